@@ -1,0 +1,59 @@
+//! `into-parquet`: one Parquet file per instance, published atomically per batch.
+//!
+//! Layout: `<dir>/cluster=<cluster>/batch=<YYYY-MM-DD_HH-mm-ss.nnnnnnnnnZ>/<instance>.parquet`
+//! plus `_manifest.json`. While a run is in progress everything lives under
+//! `_tmp_batch=<slug>/` as `*.parquet.tmp`; each file is renamed when its instance finishes and
+//! the directory is renamed to `batch=<slug>` when every instance has finished, so a `batch=`
+//! directory is always complete. A failed run renames nothing and keeps its leftovers.
+//!
+//! Rows inside each file are sorted by (db, key) with an external sort bounded by
+//! `--max-memory`; the file's `sorting_columns` metadata says so. Schema: exactly the record
+//! schema of the SDK.
+
+mod config;
+pub mod path;
+mod sink;
+mod sort;
+
+pub use config::{parse_size, Codec, ParquetArgs, ParquetConfig};
+pub use sink::MANIFEST;
+
+rdbinsight_sink_api::register_sink!(
+    ParquetArgs,
+    name = "parquet",
+    about = "Parquet files, one per instance, sorted by (db, key), published atomically per batch"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdbinsight_sink_api::testing::{run_conformance, INSTANCES, ROWS_PER_INSTANCE};
+    use rdbinsight_sink_api::SinkConfig;
+
+    #[tokio::test]
+    async fn conformance_and_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = ParquetConfig::new(dir.path());
+        cfg.max_memory = 1 << 20;
+        cfg.validate().unwrap();
+        let report = run_conformance(&cfg, "c/../x").await.unwrap();
+        let cluster_dir = dir.path().join("cluster=c%2F..%2Fx");
+        let slug = path::format_batch_dir(report.committed_run.batch_unix_nanos);
+        let batch_dir = cluster_dir.join(format!("batch={slug}"));
+        assert_eq!(report.committed.location, batch_dir.display().to_string());
+        let mut files: Vec<String> = std::fs::read_dir(&batch_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, vec!["10.0.0.1-6379.parquet", "10.0.0.2-6380.parquet", "_manifest.json"]);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(batch_dir.join(MANIFEST)).unwrap()).unwrap();
+        assert_eq!(manifest["rows"], (INSTANCES.len() * ROWS_PER_INSTANCE) as u64);
+        assert_eq!(manifest["config"]["compression"], "zstd");
+        // The aborted run is not published; its leftovers stay under _tmp_batch=.
+        let aborted = path::format_batch_dir(report.aborted_run.batch_unix_nanos);
+        assert!(!cluster_dir.join(format!("batch={aborted}")).exists());
+        assert!(cluster_dir.join(format!("_tmp_batch={aborted}")).exists());
+    }
+}

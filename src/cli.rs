@@ -1,0 +1,116 @@
+//! The command line, assembled at run time: fixed commands from clap derives, sink subcommands
+//! from the registry (`into-<name>`, sorted by name) under every source.
+
+use clap::{Arg, ArgAction, Command};
+use rdbinsight_sink_api::Registry;
+
+use crate::commands::{dump, inspect, outputs};
+use crate::source::file::FileArgs;
+
+/// Global flags.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "RDBINSIGHT_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Names of the source subcommands of `dump`.
+pub const SOURCES: [&str; 1] = ["from-file"];
+
+fn with_sinks(source: Command, registry: &Registry<'_>) -> Command {
+    source
+        .subcommands(registry.iter().map(|p| p.command()))
+        .subcommand_required(true)
+        .subcommand_value_name("SINK")
+        .subcommand_help_heading("Sinks")
+}
+
+/// The whole command tree.
+pub fn command(registry: &Registry<'_>) -> Command {
+    let from_file = <FileArgs as clap::Args>::augment_args(
+        Command::new("from-file").about("Read RDB files (plain, .gz, .zst, .lz4) or stdin"),
+    );
+    let dump = <dump::DumpArgs as clap::Args>::augment_args(
+        Command::new("dump")
+            .about("Read snapshots and write one row per key to a sink")
+            .long_about(
+                "Read snapshots and write one row per key to a sink.\n\n\
+                 Usage: rdbinsight dump [DUMP FLAGS] <SOURCE> [SOURCE FLAGS] <SINK> [SINK FLAGS]\n\
+                 Example: rdbinsight dump from-file --path dump.rdb into-parquet --dir out",
+            ),
+    )
+    .subcommand(with_sinks(from_file, registry))
+    .subcommand_required(true)
+    .subcommand_value_name("SOURCE")
+    .subcommand_help_heading("Sources");
+    let outputs = <outputs::OutputsArgs as clap::Args>::augment_args(
+        Command::new("outputs").about("List the registered output sinks"),
+    );
+    let inspect = <inspect::InspectArgs as clap::Args>::augment_args(
+        Command::new("inspect").about("Show an RDB file's header, AUX fields and per-db key counts"),
+    );
+    let misc = Command::new("misc")
+        .about("Helpers: shell completions")
+        .subcommand_required(true)
+        .subcommand(
+            Command::new("completion").about("Print a shell completion script").arg(
+                Arg::new("shell")
+                    .required(true)
+                    .value_parser(clap::value_parser!(clap_complete::Shell)),
+            ),
+        );
+    <GlobalArgs as clap::Args>::augment_args(
+        Command::new("rdbinsight")
+            .version(env!("CARGO_PKG_VERSION"))
+            .about("Turn Redis/Valkey RDB snapshots into one row of metadata per key")
+            .subcommand_required(true)
+            .arg_required_else_help(true)
+            .subcommand(dump)
+            .subcommand(outputs)
+            .subcommand(inspect)
+            .subcommand(misc),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::{registry, DEFAULT_SINKS};
+
+    #[test]
+    fn cli_is_consistent() {
+        command(registry().unwrap()).debug_assert();
+    }
+
+    #[test]
+    fn every_source_has_every_sink_in_order() {
+        let reg = registry().unwrap();
+        let cmd = command(reg);
+        let dump = cmd.find_subcommand("dump").unwrap();
+        for source in SOURCES {
+            let src = dump.find_subcommand(source).unwrap();
+            let sinks: Vec<&str> = src.get_subcommands().map(|c| c.get_name()).collect();
+            let want: Vec<String> = reg.iter().map(|p| p.subcommand_name()).collect();
+            assert_eq!(sinks, want);
+            for d in DEFAULT_SINKS {
+                assert!(sinks.contains(&format!("into-{d}").as_str()));
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! `rdbinsight dump <source> [flags] <sink> [flags]`.
+
+use std::io::Write;
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgMatches, FromArgMatches};
+use rdbinsight_sink_api::{Registry, RunInfo, SinkConfig};
+use serde::Serialize;
+
+use crate::batch::DEFAULT_BATCH_ROWS;
+use crate::dump::{self, DumpPlan};
+use crate::parser::ParseOptions;
+use crate::source::file::FileArgs;
+
+/// Flags of `dump` shared by every source and sink.
+#[derive(Debug, Clone, clap::Args, Serialize)]
+pub struct DumpArgs {
+    /// Print the resolved source, dump and sink configuration as JSON (secrets as ***) and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub print_config: bool,
+    /// Instances read at once (1-8; default: half the cores).
+    #[arg(long, env = "RDBINSIGHT_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub concurrency: Option<u16>,
+    /// Rows per Arrow batch handed to the sink.
+    #[arg(long, default_value_t = DEFAULT_BATCH_ROWS, value_parser = parse_batch_rows)]
+    pub batch_rows: usize,
+    /// Read files whose CRC64 trailer does not match their content.
+    #[arg(long)]
+    pub no_verify_checksum: bool,
+    /// Largest key name accepted, in bytes.
+    #[arg(long, default_value_t = 512 << 20, env = "RDBINSIGHT_MAX_KEY_BYTES")]
+    pub max_key_bytes: u64,
+}
+
+fn parse_batch_rows(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1 << 22).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a row count between 1 and {}", 1 << 22)),
+    }
+}
+
+impl DumpArgs {
+    fn concurrency(&self) -> usize {
+        match self.concurrency {
+            Some(n) => n as usize,
+            None => {
+                let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+                (cores / 2).clamp(1, 8)
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PrintedConfig<'a> {
+    dump: &'a DumpArgs,
+    concurrency: usize,
+    source: PrintedSource<'a>,
+    sink: PrintedSink<'a>,
+}
+
+#[derive(Serialize)]
+struct PrintedSource<'a> {
+    name: &'a str,
+    config: &'a FileArgs,
+}
+
+#[derive(Serialize)]
+struct PrintedSink<'a> {
+    name: &'a str,
+    config: &'a dyn SinkConfig,
+}
+
+/// Runs `dump`.
+pub async fn exec(matches: &ArgMatches, registry: &Registry<'_>, out: &mut dyn Write) -> Result<()> {
+    let args = DumpArgs::from_arg_matches(matches)?;
+    let Some((source_name, source_matches)) = matches.subcommand() else {
+        bail!("dump needs a source (from-file)");
+    };
+    let source = match source_name {
+        "from-file" => FileArgs::from_arg_matches(source_matches)?,
+        other => bail!("unknown source {other}"),
+    };
+    let Some((sink_cmd, sink_matches)) = source_matches.subcommand() else {
+        bail!("dump needs a sink (into-<name>, see `rdbinsight outputs`)");
+    };
+    let Some(plugin) = registry.by_subcommand(sink_cmd) else {
+        bail!("unknown sink {sink_cmd}");
+    };
+    let config = (plugin.parse)(sink_matches).with_context(|| format!("sink {}", plugin.name))?;
+    if args.print_config {
+        let printed = PrintedConfig {
+            dump: &args,
+            concurrency: args.concurrency(),
+            source: PrintedSource { name: source_name, config: &source },
+            sink: PrintedSink { name: plugin.name, config: config.as_ref() },
+        };
+        serde_json::to_writer_pretty(&mut *out, &printed)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    config
+        .validate()
+        .with_context(|| format!("invalid configuration of sink {}", plugin.name))?;
+    let instances = source.instances()?;
+    let batch_unix_nanos = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
+        .context("the clock is beyond the year 2262")?;
+    let plan = DumpPlan {
+        run: RunInfo {
+            cluster: source.cluster.clone(),
+            batch_unix_nanos,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        instances,
+        parse: ParseOptions {
+            verify_checksum: !args.no_verify_checksum,
+            max_key_bytes: args.max_key_bytes,
+            ..ParseOptions::default()
+        },
+        batch_rows: args.batch_rows,
+        concurrency: args.concurrency(),
+    };
+    let outcome = dump::run(plan, config.as_ref()).await?;
+    let rows: u64 = outcome.instances.iter().map(|(_, s)| s.rows).sum();
+    let bytes: u64 = outcome.instances.iter().map(|(_, s)| s.rdb_bytes).sum();
+    eprintln!(
+        "dumped {rows} keys from {} instance(s) ({bytes} RDB bytes) into {}",
+        outcome.instances.len(),
+        outcome.committed
+    );
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! The dump pipeline: every instance parsed on a blocking thread, its batches handed to the
+//! sink's instance writer through a bounded channel, instances run concurrently, the run
+//! committed only when every instance finished.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use arrow_array::RecordBatch;
+use rdbinsight_sink_api::{Committed, InstanceInfo, InstanceStats, RunInfo, Sink, SinkConfig};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::batch::BatchBuilder;
+use crate::parser::{self, ParseOptions};
+use crate::source::InstanceSpec;
+
+/// Batches in flight per instance between the parser and the sink.
+const CHANNEL_BATCHES: usize = 4;
+
+/// Everything a dump needs besides the sink.
+pub struct DumpPlan {
+    /// The run (cluster, batch time).
+    pub run: RunInfo,
+    /// The instances to read.
+    pub instances: Vec<InstanceSpec>,
+    /// Parser settings.
+    pub parse: ParseOptions,
+    /// Rows per batch.
+    pub batch_rows: usize,
+    /// Instances read at once.
+    pub concurrency: usize,
+}
+
+/// What a finished dump did.
+#[derive(Debug)]
+pub struct DumpOutcome {
+    /// Where the sink published the run.
+    pub committed: Committed,
+    /// Per instance: name and stats.
+    pub instances: Vec<(String, InstanceStats)>,
+}
+
+/// Runs the whole dump; on any failure the sink's run is aborted and nothing is published.
+pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome> {
+    let sink_name = config.sink_name();
+    config.validate().with_context(|| format!("invalid configuration of sink {sink_name}"))?;
+    let sink: Arc<Box<dyn Sink>> = Arc::new(
+        config
+            .open_run(&plan.run)
+            .await
+            .with_context(|| format!("sink {sink_name}: cannot open the run"))?,
+    );
+    let limit = Arc::new(Semaphore::new(plan.concurrency.max(1)));
+    let parse = Arc::new(plan.parse);
+    let mut tasks = JoinSet::new();
+    for spec in plan.instances {
+        let sink = sink.clone();
+        let limit = limit.clone();
+        let parse = parse.clone();
+        let run = plan.run.clone();
+        let batch_rows = plan.batch_rows;
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await.map_err(|e| anyhow!("{e}"))?;
+            let name = spec.name.clone();
+            let stats = dump_instance(sink.as_ref().as_ref(), &run, spec, parse, batch_rows)
+                .await
+                .with_context(|| format!("instance {name}"))?;
+            Ok::<_, anyhow::Error>((name, stats))
+        });
+    }
+    let mut done = Vec::new();
+    let mut failure: Option<anyhow::Error> = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.map_err(|e| anyhow!("instance task failed: {e}")).and_then(|r| r) {
+            Ok(r) => done.push(r),
+            Err(e) => {
+                if failure.is_none() {
+                    tasks.abort_all();
+                    failure = Some(e);
+                }
+            }
+        }
+    }
+    let sink = Arc::try_unwrap(sink).map_err(|_| anyhow!("internal: sink still shared after the instances ended"))?;
+    if let Some(e) = failure {
+        if let Err(abort) = sink.abort_run().await {
+            warn!(operation = "abort_run", sink = sink_name, error = %format!("{abort:#}"), "aborting the run failed");
+        }
+        return Err(e.context(format!("dump failed; sink {sink_name} published nothing")));
+    }
+    let committed = sink
+        .finish_run()
+        .await
+        .with_context(|| format!("sink {sink_name}: cannot publish the run"))?;
+    done.sort_by(|a, b| a.0.cmp(&b.0));
+    info!(operation = "commit", sink = sink_name, location = %committed, instances = done.len(), "run published");
+    Ok(DumpOutcome { committed, instances: done })
+}
+
+/// Counts the bytes pulled from a stream.
+struct Counting<R> {
+    inner: R,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+async fn dump_instance(
+    sink: &dyn Sink,
+    run: &RunInfo,
+    spec: InstanceSpec,
+    parse: Arc<ParseOptions>,
+    batch_rows: usize,
+) -> Result<InstanceStats> {
+    let info = InstanceInfo {
+        instance: spec.name.clone(),
+        source: spec.origin.clone(),
+    };
+    let mut writer = sink.open_instance(&info).await?;
+    info!(operation = "instance_start", instance = %spec.name, origin = %spec.origin, "reading");
+    let (tx, mut rx) = mpsc::channel::<RecordBatch>(CHANNEL_BATCHES);
+    let bytes = Arc::new(AtomicU64::new(0));
+    let counter = bytes.clone();
+    let cluster = run.cluster.clone();
+    let batch_nanos = run.batch_unix_nanos;
+    let name = spec.name.clone();
+    let origin = spec.origin.clone();
+    let open = spec.open;
+    let parser = tokio::task::spawn_blocking(move || -> Result<parser::Summary> {
+        let reader = open()?;
+        let reader = Counting { inner: reader, bytes: counter };
+        let mut builder = BatchBuilder::new(&cluster, &name, batch_nanos, batch_rows, |b| {
+            tx.blocking_send(b).map_err(|_| anyhow!("the sink stopped receiving rows"))
+        });
+        let summary = parser::parse(reader, &parse, &mut builder).with_context(|| format!("reading {origin}"))?;
+        builder.flush()?;
+        Ok(summary)
+    });
+    let mut write_error = None;
+    while let Some(batch) = rx.recv().await {
+        if let Err(e) = writer.write_batch(&batch).await {
+            write_error = Some(e);
+            break;
+        }
+    }
+    drop(rx);
+    let parsed = parser.await.map_err(|e| anyhow!("parser thread failed: {e}"));
+    let result = match (write_error, parsed) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) | (None, Ok(Err(e))) => Err(e),
+        (None, Ok(Ok(summary))) => Ok(summary),
+    };
+    match result {
+        Ok(summary) => {
+            let stats = InstanceStats {
+                rows: summary.keys(),
+                rdb_bytes: bytes.load(Ordering::Relaxed),
+                rdb_version: summary.rdb_version,
+            };
+            writer.finish(&stats).await?;
+            info!(operation = "instance_finish", instance = %spec.name, rows = stats.rows, bytes = stats.rdb_bytes, rdb_version = stats.rdb_version, "instance finished");
+            Ok(stats)
+        }
+        Err(e) => {
+            if let Err(abort) = writer.abort().await {
+                warn!(operation = "abort_instance", instance = %spec.name, error = %format!("{abort:#}"), "aborting the writer failed");
+            }
+            Err(e)
+        }
+    }
+}
