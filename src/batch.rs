@@ -67,11 +67,16 @@ impl<F: FnMut(RecordBatch) -> Result<()>> BatchBuilder<F> {
         }
         let n = self.rows;
         self.rows = 0;
-        let cluster: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.cluster, n)));
-        let batch: ArrayRef = Arc::new(
-            TimestampNanosecondArray::from(vec![self.batch_nanos; n]).with_timezone(UTC),
-        );
-        let instance: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(&self.instance, n)));
+        let cluster: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            &self.cluster,
+            n,
+        )));
+        let batch: ArrayRef =
+            Arc::new(TimestampNanosecondArray::from(vec![self.batch_nanos; n]).with_timezone(UTC));
+        let instance: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            &self.instance,
+            n,
+        )));
         let columns: Vec<ArrayRef> = vec![
             cluster,
             batch,
@@ -95,14 +100,18 @@ impl<F: FnMut(RecordBatch) -> Result<()>> BatchBuilder<F> {
 
 impl<F: FnMut(RecordBatch) -> Result<()>> Visitor for BatchBuilder<F> {
     fn key(&mut self, r: &KeyRecord<'_>) -> Result<()> {
-        self.db.append_value(i64::try_from(r.db).unwrap_or(i64::MAX));
+        self.db
+            .append_value(i64::try_from(r.db).unwrap_or(i64::MAX));
         self.key.append_value(r.key);
         self.key_type.append_value(r.key_type.as_str());
-        self.members.append_value(i64::try_from(r.member_count).unwrap_or(i64::MAX));
-        self.size.append_value(i64::try_from(r.rdb_size).unwrap_or(i64::MAX));
+        self.members
+            .append_value(i64::try_from(r.member_count).unwrap_or(i64::MAX));
+        self.size
+            .append_value(i64::try_from(r.rdb_size).unwrap_or(i64::MAX));
         self.encoding.append_value(r.encoding.as_str());
         self.expire.append_option(r.expire_at_ms);
-        self.idle.append_option(r.idle_seconds.map(|v| i64::try_from(v).unwrap_or(i64::MAX)));
+        self.idle
+            .append_option(r.idle_seconds.map(|v| i64::try_from(v).unwrap_or(i64::MAX)));
         self.freq.append_option(r.freq.map(i32::from));
         self.codis.append_option(r.codis_slot.map(i32::from));
         self.slot.append_option(r.redis_slot.map(i32::from));
@@ -113,4 +122,3 @@ impl<F: FnMut(RecordBatch) -> Result<()>> Visitor for BatchBuilder<F> {
         Ok(())
     }
 }
-

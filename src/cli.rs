@@ -63,17 +63,20 @@ pub fn command(registry: &Registry<'_>) -> Command {
         Command::new("outputs").about("List the registered output sinks"),
     );
     let inspect = <inspect::InspectArgs as clap::Args>::augment_args(
-        Command::new("inspect").about("Show an RDB file's header, AUX fields and per-db key counts"),
+        Command::new("inspect")
+            .about("Show an RDB file's header, AUX fields and per-db key counts"),
     );
     let misc = Command::new("misc")
         .about("Helpers: shell completions")
         .subcommand_required(true)
         .subcommand(
-            Command::new("completion").about("Print a shell completion script").arg(
-                Arg::new("shell")
-                    .required(true)
-                    .value_parser(clap::value_parser!(clap_complete::Shell)),
-            ),
+            Command::new("completion")
+                .about("Print a shell completion script")
+                .arg(
+                    Arg::new("shell")
+                        .required(true)
+                        .value_parser(clap::value_parser!(clap_complete::Shell)),
+                ),
         );
     <GlobalArgs as clap::Args>::augment_args(
         Command::new("rdbinsight")

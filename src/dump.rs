@@ -46,7 +46,9 @@ pub struct DumpOutcome {
 /// Runs the whole dump; on any failure the sink's run is aborted and nothing is published.
 pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome> {
     let sink_name = config.sink_name();
-    config.validate().with_context(|| format!("invalid configuration of sink {sink_name}"))?;
+    config
+        .validate()
+        .with_context(|| format!("invalid configuration of sink {sink_name}"))?;
     let sink: Arc<Box<dyn Sink>> = Arc::new(
         config
             .open_run(&plan.run)
@@ -74,7 +76,10 @@ pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome>
     let mut done = Vec::new();
     let mut failure: Option<anyhow::Error> = None;
     while let Some(joined) = tasks.join_next().await {
-        match joined.map_err(|e| anyhow!("instance task failed: {e}")).and_then(|r| r) {
+        match joined
+            .map_err(|e| anyhow!("instance task failed: {e}"))
+            .and_then(|r| r)
+        {
             Ok(r) => done.push(r),
             Err(e) => {
                 if failure.is_none() {
@@ -84,7 +89,8 @@ pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome>
             }
         }
     }
-    let sink = Arc::try_unwrap(sink).map_err(|_| anyhow!("internal: sink still shared after the instances ended"))?;
+    let sink = Arc::try_unwrap(sink)
+        .map_err(|_| anyhow!("internal: sink still shared after the instances ended"))?;
     if let Some(e) = failure {
         if let Err(abort) = sink.abort_run().await {
             warn!(operation = "abort_run", sink = sink_name, error = %format!("{abort:#}"), "aborting the run failed");
@@ -97,7 +103,10 @@ pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome>
         .with_context(|| format!("sink {sink_name}: cannot publish the run"))?;
     done.sort_by(|a, b| a.0.cmp(&b.0));
     info!(operation = "commit", sink = sink_name, location = %committed, instances = done.len(), "run published");
-    Ok(DumpOutcome { committed, instances: done })
+    Ok(DumpOutcome {
+        committed,
+        instances: done,
+    })
 }
 
 /// Counts the bytes pulled from a stream.
@@ -137,11 +146,16 @@ async fn dump_instance(
     let open = spec.open;
     let parser = tokio::task::spawn_blocking(move || -> Result<parser::Summary> {
         let reader = open()?;
-        let reader = Counting { inner: reader, bytes: counter };
+        let reader = Counting {
+            inner: reader,
+            bytes: counter,
+        };
         let mut builder = BatchBuilder::new(&cluster, &name, batch_nanos, batch_rows, |b| {
-            tx.blocking_send(b).map_err(|_| anyhow!("the sink stopped receiving rows"))
+            tx.blocking_send(b)
+                .map_err(|_| anyhow!("the sink stopped receiving rows"))
         });
-        let summary = parser::parse(reader, &parse, &mut builder).with_context(|| format!("reading {origin}"))?;
+        let summary = parser::parse(reader, &parse, &mut builder)
+            .with_context(|| format!("reading {origin}"))?;
         builder.flush()?;
         Ok(summary)
     });
@@ -153,7 +167,9 @@ async fn dump_instance(
         }
     }
     drop(rx);
-    let parsed = parser.await.map_err(|e| anyhow!("parser thread failed: {e}"));
+    let parsed = parser
+        .await
+        .map_err(|e| anyhow!("parser thread failed: {e}"));
     let result = match (write_error, parsed) {
         (Some(e), _) => Err(e),
         (None, Err(e)) | (None, Ok(Err(e))) => Err(e),

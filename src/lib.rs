@@ -52,7 +52,8 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
     logging::init(global.verbose, global.quiet, global.log_format);
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let result = dispatch(&matches, &global, registry, &mut out).and_then(|()| out.flush().map_err(Into::into));
+    let result = dispatch(&matches, &global, registry, &mut out)
+        .and_then(|()| out.flush().map_err(Into::into));
     match result {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,
@@ -81,7 +82,9 @@ fn dispatch(
 ) -> Result<()> {
     match matches.subcommand() {
         Some(("dump", m)) => {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(commands::dump::exec(m, registry, out))
         }
         Some(("outputs", m)) => commands::outputs::exec(m, global.verbose > 0, registry, out),

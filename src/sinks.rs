@@ -18,7 +18,10 @@ pub const DEFAULT_SINKS: [&str; 2] = ["jsonl", "parquet"];
 /// The registry of every linked sink, built on first use.
 pub fn registry() -> Result<&'static Registry<'static>, RegistryError> {
     static REGISTRY: OnceLock<Result<Registry<'static>, RegistryError>> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::from_inventory).as_ref().map_err(Clone::clone)
+    REGISTRY
+        .get_or_init(Registry::from_inventory)
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 #[cfg(test)]
@@ -29,8 +32,14 @@ mod tests {
     fn default_sinks_are_registered() {
         let reg = registry().expect("registry builds");
         for name in DEFAULT_SINKS {
-            let plugin = reg.get(name).unwrap_or_else(|| panic!("default sink {name} not registered"));
-            assert!(plugin.crate_name.starts_with("rdbinsight-sink-"), "{}", plugin.crate_name);
+            let plugin = reg
+                .get(name)
+                .unwrap_or_else(|| panic!("default sink {name} not registered"));
+            assert!(
+                plugin.crate_name.starts_with("rdbinsight-sink-"),
+                "{}",
+                plugin.crate_name
+            );
         }
     }
 }

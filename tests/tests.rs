@@ -1,1 +1,7 @@
+//! All integration tests, compiled into one binary (topic files below).
 
+mod cli;
+mod corpus;
+mod damage;
+mod public_corpus;
+mod util;

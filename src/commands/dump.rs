@@ -36,7 +36,10 @@ pub struct DumpArgs {
 fn parse_batch_rows(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=1 << 22).contains(&n) => Ok(n),
-        _ => Err(format!("{s:?} is not a row count between 1 and {}", 1 << 22)),
+        _ => Err(format!(
+            "{s:?} is not a row count between 1 and {}",
+            1 << 22
+        )),
     }
 }
 
@@ -45,7 +48,9 @@ impl DumpArgs {
         match self.concurrency {
             Some(n) => n as usize,
             None => {
-                let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+                let cores = std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2);
                 (cores / 2).clamp(1, 8)
             }
         }
@@ -73,7 +78,11 @@ struct PrintedSink<'a> {
 }
 
 /// Runs `dump`.
-pub async fn exec(matches: &ArgMatches, registry: &Registry<'_>, out: &mut dyn Write) -> Result<()> {
+pub async fn exec(
+    matches: &ArgMatches,
+    registry: &Registry<'_>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let args = DumpArgs::from_arg_matches(matches)?;
     let Some((source_name, source_matches)) = matches.subcommand() else {
         bail!("dump needs a source (from-file)");
@@ -93,8 +102,14 @@ pub async fn exec(matches: &ArgMatches, registry: &Registry<'_>, out: &mut dyn W
         let printed = PrintedConfig {
             dump: &args,
             concurrency: args.concurrency(),
-            source: PrintedSource { name: source_name, config: &source },
-            sink: PrintedSink { name: plugin.name, config: config.as_ref() },
+            source: PrintedSource {
+                name: source_name,
+                config: &source,
+            },
+            sink: PrintedSink {
+                name: plugin.name,
+                config: config.as_ref(),
+            },
         };
         serde_json::to_writer_pretty(&mut *out, &printed)?;
         writeln!(out)?;

@@ -33,16 +33,24 @@ impl Visitor for Collect {
     }
     fn aux(&mut self, key: &[u8], value: &[u8]) {
         let shown = if value.len() > 80 {
-            format!("{}... ({} bytes)", String::from_utf8_lossy(&value[..80]), value.len())
+            format!(
+                "{}... ({} bytes)",
+                String::from_utf8_lossy(&value[..80]),
+                value.len()
+            )
         } else {
             String::from_utf8_lossy(value).into_owned()
         };
-        self.aux.push((String::from_utf8_lossy(key).into_owned(), shown));
+        self.aux
+            .push((String::from_utf8_lossy(key).into_owned(), shown));
     }
     fn key(&mut self, r: &KeyRecord<'_>) -> Result<()> {
         *self
             .types
-            .entry((r.key_type.as_str().to_string(), r.encoding.as_str().to_string()))
+            .entry((
+                r.key_type.as_str().to_string(),
+                r.encoding.as_str().to_string(),
+            ))
             .or_default() += 1;
         Ok(())
     }
@@ -63,16 +71,25 @@ pub fn exec(matches: &ArgMatches, out: &mut dyn Write) -> Result<()> {
         ..ParseOptions::default()
     };
     let mut c = Collect::default();
-    let summary = parser::parse(reader, &options, &mut c).with_context(|| format!("reading {}", spec.origin))?;
+    let summary = parser::parse(reader, &options, &mut c)
+        .with_context(|| format!("reading {}", spec.origin))?;
     writeln!(out, "file: {}", spec.origin)?;
-    writeln!(out, "header: {} version {}", summary.magic, summary.rdb_version)?;
+    writeln!(
+        out,
+        "header: {} version {}",
+        summary.magic, summary.rdb_version
+    )?;
     writeln!(out, "bytes: {}", summary.bytes)?;
     writeln!(out, "checksum: {:?}", summary.checksum)?;
     writeln!(out, "aux:")?;
     for (k, v) in &c.aux {
         writeln!(out, "  {k} = {v}")?;
     }
-    writeln!(out, "functions: {}  module_aux: {}", summary.functions, summary.module_aux)?;
+    writeln!(
+        out,
+        "functions: {}  module_aux: {}",
+        summary.functions, summary.module_aux
+    )?;
     writeln!(out, "keys: {}", summary.keys())?;
     for (db, n) in &summary.keys_per_db {
         writeln!(out, "  db{db}: {n}")?;

@@ -52,12 +52,18 @@ fn flags(plugin: &SinkPlugin) -> Vec<FlagInfo> {
         .filter(|a| a.get_long().is_some())
         .map(|a| FlagInfo {
             long: format!("--{}", a.get_long().unwrap_or_default()),
-            value: a
-                .get_action()
-                .takes_values()
-                .then(|| a.get_value_names().and_then(|v| v.first()).map(|v| v.to_string()).unwrap_or_else(|| "VALUE".into())),
+            value: a.get_action().takes_values().then(|| {
+                a.get_value_names()
+                    .and_then(|v| v.first())
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "VALUE".into())
+            }),
             required: a.is_required_set(),
-            default: a.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect(),
+            default: a
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect(),
             env: a.get_env().map(|e| e.to_string_lossy().into_owned()),
             help: a.get_help().map(|h| h.to_string()).unwrap_or_default(),
         })
@@ -69,7 +75,12 @@ fn first_line(s: &str) -> &str {
 }
 
 /// Runs `outputs`; `verbose` adds each sink's flags.
-pub fn exec(matches: &ArgMatches, verbose: bool, registry: &Registry<'_>, out: &mut dyn Write) -> Result<()> {
+pub fn exec(
+    matches: &ArgMatches,
+    verbose: bool,
+    registry: &Registry<'_>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let args = OutputsArgs::from_arg_matches(matches)?;
     let infos: Vec<SinkInfo> = registry
         .iter()
@@ -88,11 +99,32 @@ pub fn exec(matches: &ArgMatches, verbose: bool, registry: &Registry<'_>, out: &
         return Ok(());
     }
     let w_name = infos.iter().map(|i| i.name.len()).max().unwrap_or(0).max(4);
-    let w_about = infos.iter().map(|i| first_line(i.about).len()).max().unwrap_or(0).max(5);
-    let w_crate = infos.iter().map(|i| i.crate_name.len()).max().unwrap_or(0).max(5);
-    writeln!(out, "{:<w_name$}  {:<w_about$}  {:<w_crate$}  VERSION", "NAME", "ABOUT", "CRATE")?;
+    let w_about = infos
+        .iter()
+        .map(|i| first_line(i.about).len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let w_crate = infos
+        .iter()
+        .map(|i| i.crate_name.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    writeln!(
+        out,
+        "{:<w_name$}  {:<w_about$}  {:<w_crate$}  VERSION",
+        "NAME", "ABOUT", "CRATE"
+    )?;
     for i in &infos {
-        writeln!(out, "{:<w_name$}  {:<w_about$}  {:<w_crate$}  {}", i.name, first_line(i.about), i.crate_name, i.version)?;
+        writeln!(
+            out,
+            "{:<w_name$}  {:<w_about$}  {:<w_crate$}  {}",
+            i.name,
+            first_line(i.about),
+            i.crate_name,
+            i.version
+        )?;
         if verbose {
             for f in &i.flags {
                 let mut spec = f.long.clone();
@@ -109,7 +141,11 @@ pub fn exec(matches: &ArgMatches, verbose: bool, registry: &Registry<'_>, out: &
                 if let Some(e) = &f.env {
                     notes.push(format!("env: {e}"));
                 }
-                let notes = if notes.is_empty() { String::new() } else { format!(" [{}]", notes.join("; ")) };
+                let notes = if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", notes.join("; "))
+                };
                 writeln!(out, "    {spec:<28} {}{notes}", first_line(&f.help))?;
             }
         }

@@ -20,7 +20,12 @@ pub struct Blob<'a, R> {
 impl<'a, R: Read> Blob<'a, R> {
     /// A plain blob of `len` bytes.
     pub fn plain(input: &'a mut Input<R>, len: u64) -> Self {
-        Self { input, lzf: None, len, left: len }
+        Self {
+            input,
+            lzf: None,
+            len,
+            left: len,
+        }
     }
 
     /// An LZF-compressed blob.
@@ -38,7 +43,6 @@ impl<'a, R: Read> Blob<'a, R> {
         self.len
     }
 
-
     /// Offset in the input (for error messages).
     pub fn pos(&self) -> u64 {
         self.input.pos()
@@ -48,7 +52,10 @@ impl<'a, R: Read> Blob<'a, R> {
         if n > self.left {
             return Err(ParseError::invalid(
                 self.input.pos(),
-                format!("{what} inside its encoded value ({n} bytes needed, {} left)", self.left),
+                format!(
+                    "{what} inside its encoded value ({n} bytes needed, {} left)",
+                    self.left
+                ),
             ));
         }
         Ok(())
@@ -100,7 +107,10 @@ impl<'a, R: Read> Blob<'a, R> {
                 out.resize(start + n as usize, 0);
                 z.read_exact(self.input, &mut out[start..])?;
                 if z.compressed_left() != 0 {
-                    return Err(ParseError::invalid(self.input.pos(), "LZF data to end with its stated length"));
+                    return Err(ParseError::invalid(
+                        self.input.pos(),
+                        "LZF data to end with its stated length",
+                    ));
                 }
             }
             None => self.input.read_into(n, out, what)?,

@@ -10,7 +10,10 @@ fn check_total(blob: &Blob<'_, impl Read>, stated: u64, what: &str) -> ParseResu
     if stated != blob.len() {
         return Err(ParseError::invalid(
             blob.pos(),
-            format!("a {what} whose header size ({stated}) equals its blob length ({})", blob.len()),
+            format!(
+                "a {what} whose header size ({stated}) equals its blob length ({})",
+                blob.len()
+            ),
         ));
     }
     Ok(())
@@ -101,7 +104,10 @@ pub fn listpack_entries<R: Read>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
         } else if enc & 0xE0 == 0xC0 {
             (1, 1)
         } else if enc & 0xF0 == 0xE0 {
-            (2, (((enc & 0x0F) as u64) << 8) | blob.read_u8("a listpack string length")? as u64)
+            (
+                2,
+                (((enc & 0x0F) as u64) << 8) | blob.read_u8("a listpack string length")? as u64,
+            )
         } else {
             match enc {
                 0xF0 => {
@@ -121,7 +127,10 @@ pub fn listpack_entries<R: Read>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
                 }
             }
         };
-        blob.skip(data + listpack_backlen_size(head + data), "a listpack entry")?;
+        blob.skip(
+            data + listpack_backlen_size(head + data),
+            "a listpack entry",
+        )?;
         count += 1;
     }
     blob.finish()?;
@@ -151,7 +160,10 @@ pub fn zipmap_pairs<R: Read>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
     while let Some(klen) = zipmap_len(&mut blob)? {
         blob.skip(klen, "a zipmap field")?;
         let Some(vlen) = zipmap_len(&mut blob)? else {
-            return Err(ParseError::invalid(blob.pos(), "a zipmap value after its field"));
+            return Err(ParseError::invalid(
+                blob.pos(),
+                "a zipmap value after its field",
+            ));
         };
         let free = blob.read_u8("a zipmap free-space byte")? as u64;
         blob.skip(vlen + free, "a zipmap value")?;
@@ -168,7 +180,10 @@ pub fn intset_members<R: Read>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
     let width = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as u64;
     let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as u64;
     if !matches!(width, 2 | 4 | 8) {
-        return Err(ParseError::invalid(blob.pos(), format!("an intset width of 2, 4 or 8, not {width}")));
+        return Err(ParseError::invalid(
+            blob.pos(),
+            format!("an intset width of 2, 4 or 8, not {width}"),
+        ));
     }
     check_total(&blob, 8 + width * len, "intset")?;
     blob.finish()?;

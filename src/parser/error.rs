@@ -88,9 +88,9 @@ impl fmt::Display for ParseError {
                 ": CRC64 checksum mismatch: the file stores {stored:016x}, the content gives \
                  {computed:016x} (corrupt file; --no-verify-checksum reads it anyway)"
             ),
-            ErrorKind::TrailingData => f.write_str(
-                ": unexpected data after the end of the RDB (EOF opcode and checksum)",
-            ),
+            ErrorKind::TrailingData => {
+                f.write_str(": unexpected data after the end of the RDB (EOF opcode and checksum)")
+            }
             ErrorKind::Io(e) => write!(f, ": read error: {e}"),
         }
     }

@@ -99,7 +99,10 @@ impl<R: Read> Input<R> {
     pub fn take(&mut self, n: usize, what: &'static str) -> ParseResult<&[u8]> {
         if self.available() < n {
             if n > self.buf.len() {
-                return Err(ParseError::invalid(self.pos(), format!("{what} of at most {} bytes", self.buf.len())));
+                return Err(ParseError::invalid(
+                    self.pos(),
+                    format!("{what} of at most {} bytes", self.buf.len()),
+                ));
             }
             if self.fill(n)? < n {
                 return Err(ParseError::truncated(self.base + self.end as u64, what));
@@ -147,7 +150,12 @@ impl<R: Read> Input<R> {
     }
 
     /// Appends `n` bytes to `out`.
-    pub fn read_into(&mut self, mut n: u64, out: &mut Vec<u8>, what: &'static str) -> ParseResult<()> {
+    pub fn read_into(
+        &mut self,
+        mut n: u64,
+        out: &mut Vec<u8>,
+        what: &'static str,
+    ) -> ParseResult<()> {
         loop {
             let avail = self.available() as u64;
             let m = avail.min(n) as usize;
@@ -173,5 +181,4 @@ impl<R: Read> Input<R> {
     pub fn at_end(&mut self) -> ParseResult<bool> {
         Ok(self.fill(1)? == 0)
     }
-
 }

@@ -52,7 +52,6 @@ impl<'w> LzfStream<'w> {
         self.in_left
     }
 
-
     /// Fills `out` completely with the next decoded bytes.
     pub fn read_exact<R: Read>(&mut self, input: &mut Input<R>, out: &mut [u8]) -> ParseResult<()> {
         let mut n = 0;
@@ -68,7 +67,10 @@ impl<'w> LzfStream<'w> {
             return Ok(0);
         }
         if (out.len() as u64) > self.out_left {
-            return Err(ParseError::invalid(input.pos(), "data within the LZF-compressed length"));
+            return Err(ParseError::invalid(
+                input.pos(),
+                "data within the LZF-compressed length",
+            ));
         }
         loop {
             match self.pending {
@@ -83,7 +85,11 @@ impl<'w> LzfStream<'w> {
                     self.produced += m;
                     self.in_left -= m as u64;
                     self.out_left -= m as u64;
-                    self.pending = if k == m { Pending::None } else { Pending::Literal(k - m) };
+                    self.pending = if k == m {
+                        Pending::None
+                    } else {
+                        Pending::Literal(k - m)
+                    };
                     return Ok(m);
                 }
                 Pending::Backref { dist, len } => {
@@ -109,14 +115,20 @@ impl<'w> LzfStream<'w> {
     fn next_op<R: Read>(&mut self, input: &mut Input<R>) -> ParseResult<()> {
         let at = input.pos();
         if self.in_left == 0 {
-            return Err(ParseError::invalid(at, "more LZF data: the compressed value ends before its stated length"));
+            return Err(ParseError::invalid(
+                at,
+                "more LZF data: the compressed value ends before its stated length",
+            ));
         }
         let ctrl = input.read_u8("an LZF control byte")? as usize;
         self.in_left -= 1;
         if ctrl < 32 {
             let len = ctrl + 1;
             if len as u64 > self.in_left || len as u64 > self.out_left {
-                return Err(ParseError::invalid(at, "an LZF literal run inside the compressed value"));
+                return Err(ParseError::invalid(
+                    at,
+                    "an LZF literal run inside the compressed value",
+                ));
             }
             self.pending = Pending::Literal(len);
             return Ok(());
@@ -124,19 +136,28 @@ impl<'w> LzfStream<'w> {
         let mut len = ctrl >> 5;
         if len == 7 {
             if self.in_left == 0 {
-                return Err(ParseError::invalid(at, "an LZF length byte inside the compressed value"));
+                return Err(ParseError::invalid(
+                    at,
+                    "an LZF length byte inside the compressed value",
+                ));
             }
             len += input.read_u8("an LZF length byte")? as usize;
             self.in_left -= 1;
         }
         if self.in_left == 0 {
-            return Err(ParseError::invalid(at, "an LZF offset byte inside the compressed value"));
+            return Err(ParseError::invalid(
+                at,
+                "an LZF offset byte inside the compressed value",
+            ));
         }
         let dist = ((ctrl & 0x1f) << 8) + input.read_u8("an LZF offset byte")? as usize + 1;
         self.in_left -= 1;
         let len = len + 2;
         if dist > self.produced || len as u64 > self.out_left {
-            return Err(ParseError::invalid(at, "an LZF back reference within the data decoded so far"));
+            return Err(ParseError::invalid(
+                at,
+                "an LZF back reference within the data decoded so far",
+            ));
         }
         self.pending = Pending::Backref { dist, len };
         Ok(())
@@ -161,7 +182,7 @@ mod tests {
             }
             let l = len - 2;
             if l < 7 {
-                out.push(((l as u8) << 5) | 0);
+                out.push((l as u8) << 5);
                 out.push(0);
             } else {
                 out.push(7 << 5);

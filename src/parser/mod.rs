@@ -140,13 +140,18 @@ const AUX_VALUE_LIMIT: u64 = 64 << 10;
 ///
 /// Errors from the stream are [`ParseError`]s (inside the `anyhow::Error`) carrying the byte
 /// offset and the RDB version; errors from the visitor are passed through.
-pub fn parse<R: Read>(reader: R, options: &ParseOptions, visitor: &mut dyn Visitor) -> anyhow::Result<Summary> {
+pub fn parse<R: Read>(
+    reader: R,
+    options: &ParseOptions,
+    visitor: &mut dyn Visitor,
+) -> anyhow::Result<Summary> {
     let mut p = Parser {
         input: Input::new(reader, options.buffer_size, options.verify_checksum),
         window: LzfWindow::default(),
         key: Vec::with_capacity(256),
         options,
         version: None,
+        valkey: false,
         visitor_error: None,
     };
     match p.run(visitor) {
@@ -167,6 +172,8 @@ struct Parser<'o, R> {
     key: Vec<u8>,
     options: &'o ParseOptions,
     version: Option<u32>,
+    /// `VALKEY` magic: type ids from Valkey's own numbering where it differs.
+    valkey: bool,
     visitor_error: Option<anyhow::Error>,
 }
 
@@ -181,6 +188,7 @@ impl<R: Read> Parser<'_, R> {
     fn run(&mut self, visitor: &mut dyn Visitor) -> ParseResult<Summary> {
         let (magic, version) = self.header()?;
         self.version = Some(version);
+        self.valkey = magic == "VALKEY";
         if let Err(e) = visitor.header(version) {
             return self.stop(e);
         }
@@ -201,7 +209,9 @@ impl<R: Read> Parser<'_, R> {
         let mut aux_value = Vec::new();
         loop {
             let at = self.input.pos();
-            let op = self.input.read_u8("an opcode or value type (no EOF opcode yet)")?;
+            let op = self
+                .input
+                .read_u8("an opcode or value type (no EOF opcode yet)")?;
             match op {
                 opcode::EOF => break,
                 opcode::SELECTDB => db = self.read_len("a database number")?,
@@ -210,7 +220,9 @@ impl<R: Read> Parser<'_, R> {
                     expire = Some(s as i64 * 1000);
                 }
                 opcode::EXPIRETIME_MS => {
-                    expire = Some(i64::from_le_bytes(self.input.read_array("an expiry time in ms")?));
+                    expire = Some(i64::from_le_bytes(
+                        self.input.read_array("an expiry time in ms")?,
+                    ));
                 }
                 opcode::RESIZEDB => {
                     self.read_len("a RESIZEDB hash table size")?;
@@ -219,7 +231,11 @@ impl<R: Read> Parser<'_, R> {
                 opcode::AUX => {
                     self.read_string_into_key(AUX_VALUE_LIMIT.max(1024), "an AUX field name")?;
                     aux_value.clear();
-                    self.read_string_limited(&mut aux_value, AUX_VALUE_LIMIT, "an AUX field value")?;
+                    self.read_string_limited(
+                        &mut aux_value,
+                        AUX_VALUE_LIMIT,
+                        "an AUX field value",
+                    )?;
                     if self.key == b"slot-info" {
                         slot_info = true;
                     }
@@ -231,7 +247,10 @@ impl<R: Read> Parser<'_, R> {
                     self.read_len("a module id")?;
                     let when_op = self.read_len("a MODULE_AUX 'when' opcode")?;
                     if when_op != 2 {
-                        return Err(self.invalid(at, "a MODULE_AUX 'when' field written as an unsigned integer (opcode 2)"));
+                        return Err(self.invalid(
+                            at,
+                            "a MODULE_AUX 'when' field written as an unsigned integer (opcode 2)",
+                        ));
                     }
                     self.read_len("a MODULE_AUX 'when' value")?;
                     self.skip_module_value()?;
@@ -263,9 +282,14 @@ impl<R: Read> Parser<'_, R> {
                     let rdb_size = self.input.pos() - at;
                     let redis_slot = match self.options.redis_slots {
                         RedisSlots::Always => Some(slot::redis_slot(&self.key)),
-                        RedisSlots::WhenFileHasSlotInfo => slot_info.then(|| slot::redis_slot(&self.key)),
+                        RedisSlots::WhenFileHasSlotInfo => {
+                            slot_info.then(|| slot::redis_slot(&self.key))
+                        }
                     };
-                    let codis_slot = self.options.codis_slots.then(|| slot::codis_slot(&self.key));
+                    let codis_slot = self
+                        .options
+                        .codis_slots
+                        .then(|| slot::codis_slot(&self.key));
                     let record = KeyRecord {
                         db,
                         key: &self.key,
@@ -300,7 +324,10 @@ impl<R: Read> Parser<'_, R> {
 
     fn stop<T>(&mut self, e: anyhow::Error) -> ParseResult<T> {
         self.visitor_error = Some(e);
-        Err(ParseError::invalid(self.input.pos(), "the visitor to accept the key"))
+        Err(ParseError::invalid(
+            self.input.pos(),
+            "the visitor to accept the key",
+        ))
     }
 
     fn invalid(&self, at: u64, expected: impl Into<String>) -> ParseError {
@@ -314,13 +341,19 @@ impl<R: Read> Parser<'_, R> {
         } else if &magic[..6] == b"VALKEY" {
             ("VALKEY", &magic[6..])
         } else {
-            return Err(self.invalid(0, format!(
-                "the magic `REDIS` or `VALKEY` at the start of an RDB file, found {:?}",
-                String::from_utf8_lossy(&magic[..6])
-            )));
+            return Err(self.invalid(
+                0,
+                format!(
+                    "the magic `REDIS` or `VALKEY` at the start of an RDB file, found {:?}",
+                    String::from_utf8_lossy(&magic[..6])
+                ),
+            ));
         };
         if !digits.iter().all(u8::is_ascii_digit) {
-            return Err(self.invalid(name.len() as u64, "decimal digits of the RDB version after the magic"));
+            return Err(self.invalid(
+                name.len() as u64,
+                "decimal digits of the RDB version after the magic",
+            ));
         }
         let version = digits.iter().fold(0u32, |v, d| v * 10 + (d - b'0') as u32);
         if version == 0 {
@@ -345,7 +378,10 @@ impl<R: Read> Parser<'_, R> {
             Some(c) => Err(ParseError {
                 offset: at,
                 rdb_version: None,
-                kind: ErrorKind::Checksum { stored, computed: c },
+                kind: ErrorKind::Checksum {
+                    stored,
+                    computed: c,
+                },
             }),
         }
     }
@@ -363,7 +399,10 @@ impl<R: Read> Parser<'_, R> {
                 0x81 => Ok(u64::from_be_bytes(self.input.read_array(what)?)),
                 _ => Err(self.invalid(at, format!("{what}: a length, not the byte 0x{b:02x}"))),
             },
-            _ => Err(self.invalid(at, format!("{what}: a length, not a special string encoding (0x{b:02x})"))),
+            _ => Err(self.invalid(
+                at,
+                format!("{what}: a length, not a special string encoding (0x{b:02x})"),
+            )),
         }
     }
 
@@ -373,16 +412,29 @@ impl<R: Read> Parser<'_, R> {
         let b = self.input.read_u8(what)?;
         match b >> 6 {
             0 => Ok(StrHead::Plain((b & 0x3F) as u64)),
-            1 => Ok(StrHead::Plain((((b & 0x3F) as u64) << 8) | self.input.read_u8(what)? as u64)),
+            1 => Ok(StrHead::Plain(
+                (((b & 0x3F) as u64) << 8) | self.input.read_u8(what)? as u64,
+            )),
             2 => match b {
-                0x80 => Ok(StrHead::Plain(u32::from_be_bytes(self.input.read_array(what)?) as u64)),
-                0x81 => Ok(StrHead::Plain(u64::from_be_bytes(self.input.read_array(what)?))),
-                _ => Err(self.invalid(at, format!("{what}: a string length, not the byte 0x{b:02x}"))),
+                0x80 => Ok(StrHead::Plain(
+                    u32::from_be_bytes(self.input.read_array(what)?) as u64,
+                )),
+                0x81 => Ok(StrHead::Plain(u64::from_be_bytes(
+                    self.input.read_array(what)?,
+                ))),
+                _ => Err(self.invalid(
+                    at,
+                    format!("{what}: a string length, not the byte 0x{b:02x}"),
+                )),
             },
             _ => match b & 0x3F {
                 0 => Ok(StrHead::Int(self.input.read_u8(what)? as i8 as i64)),
-                1 => Ok(StrHead::Int(i16::from_le_bytes(self.input.read_array(what)?) as i64)),
-                2 => Ok(StrHead::Int(i32::from_le_bytes(self.input.read_array(what)?) as i64)),
+                1 => Ok(StrHead::Int(
+                    i16::from_le_bytes(self.input.read_array(what)?) as i64,
+                )),
+                2 => Ok(StrHead::Int(
+                    i32::from_le_bytes(self.input.read_array(what)?) as i64,
+                )),
                 3 => {
                     let clen = self.read_len("the compressed length of an LZF string")?;
                     let ulen = self.read_len("the uncompressed length of an LZF string")?;
@@ -414,8 +466,12 @@ impl<R: Read> Parser<'_, R> {
         let at = self.input.pos();
         match self.string_head(what)? {
             StrHead::Plain(n) => Ok(Blob::plain(&mut self.input, n)),
-            StrHead::Lzf { clen, ulen } => Ok(Blob::lzf(&mut self.input, &mut self.window, clen, ulen)),
-            StrHead::Int(_) => Err(self.invalid(at, format!("{what}: a string blob, not an integer"))),
+            StrHead::Lzf { clen, ulen } => {
+                Ok(Blob::lzf(&mut self.input, &mut self.window, clen, ulen))
+            }
+            StrHead::Int(_) => {
+                Err(self.invalid(at, format!("{what}: a string blob, not an integer")))
+            }
         }
     }
 
@@ -428,7 +484,12 @@ impl<R: Read> Parser<'_, R> {
         r
     }
 
-    fn read_string_limited_strict(&mut self, out: &mut Vec<u8>, max: u64, what: &'static str) -> ParseResult<()> {
+    fn read_string_limited_strict(
+        &mut self,
+        out: &mut Vec<u8>,
+        max: u64,
+        what: &'static str,
+    ) -> ParseResult<()> {
         let at = self.input.pos();
         match self.string_head(what)? {
             StrHead::Int(v) => {
@@ -447,7 +508,12 @@ impl<R: Read> Parser<'_, R> {
     }
 
     /// Reads a string; when longer than `max`, keeps only its first `max` bytes.
-    fn read_string_limited(&mut self, out: &mut Vec<u8>, max: u64, what: &'static str) -> ParseResult<()> {
+    fn read_string_limited(
+        &mut self,
+        out: &mut Vec<u8>,
+        max: u64,
+        what: &'static str,
+    ) -> ParseResult<()> {
         match self.string_head(what)? {
             StrHead::Int(v) => out.extend_from_slice(v.to_string().as_bytes()),
             StrHead::Plain(n) => {
@@ -459,7 +525,8 @@ impl<R: Read> Parser<'_, R> {
                 if ulen > max {
                     self.input.skip(clen, what)?;
                 } else {
-                    Blob::lzf(&mut self.input, &mut self.window, clen, ulen).read_rest_into(out, what)?;
+                    Blob::lzf(&mut self.input, &mut self.window, clen, ulen)
+                        .read_rest_into(out, what)?;
                 }
             }
         }
@@ -503,7 +570,17 @@ mod tests {
 
     #[test]
     fn decimal_lengths() {
-        for v in [0i64, 9, 10, -1, -10, 123456, i32::MIN as i64, i64::MIN, i64::MAX] {
+        for v in [
+            0i64,
+            9,
+            10,
+            -1,
+            -10,
+            123456,
+            i32::MIN as i64,
+            i64::MIN,
+            i64::MAX,
+        ] {
             assert_eq!(decimal_len(v), v.to_string().len() as u64, "{v}");
         }
     }

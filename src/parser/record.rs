@@ -81,7 +81,8 @@ pub struct KeyRecord<'a> {
 }
 
 /// Characters of module type names, indexed by 6-bit groups of the module id.
-const MODULE_CHARSET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const MODULE_CHARSET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Decodes the 9-character type name from a 64-bit module id (54 bits of name, 10 of version).
 pub fn module_type_name(module_id: u64) -> [u8; 9] {

@@ -34,6 +34,10 @@ mod value_type {
     pub const HASH_LISTPACK_EX_PRE_GA: u8 = 23;
     pub const HASH_METADATA: u8 = 24;
     pub const HASH_LISTPACK_EX: u8 = 25;
+    pub const STREAM_LISTPACKS_4: u8 = 26;
+    /// Valkey 9 (`VALKEY` magic, RDB 80+): hash with per-field expiry. Redis uses 22 for
+    /// `HASH_METADATA_PRE_GA`; the magic tells them apart.
+    pub const VALKEY_HASH_2: u8 = 22;
 }
 
 /// Quicklist 2 node containers.
@@ -64,8 +68,16 @@ impl<R: Read> Parser<'_, R> {
                 let (len, int) = self.skip_string("a string value")?;
                 info(KeyType::String, if int { "int" } else { "raw" }, len)
             }
-            LIST => info(KeyType::List, "linkedlist", self.skip_strings(1, "a list element")?),
-            SET => info(KeyType::Set, "hashtable", self.skip_strings(1, "a set member")?),
+            LIST => info(
+                KeyType::List,
+                "linkedlist",
+                self.skip_strings(1, "a list element")?,
+            ),
+            SET => info(
+                KeyType::Set,
+                "hashtable",
+                self.skip_strings(1, "a set member")?,
+            ),
             ZSET => {
                 let n = self.read_len("a sorted set size")?;
                 for _ in 0..n {
@@ -77,7 +89,11 @@ impl<R: Read> Parser<'_, R> {
                 }
                 info(KeyType::Zset, "skiplist", n)
             }
-            HASH => info(KeyType::Hash, "hashtable", self.skip_strings(2, "a hash field or value")?),
+            HASH => info(
+                KeyType::Hash,
+                "hashtable",
+                self.skip_strings(2, "a hash field or value")?,
+            ),
             ZSET_2 => {
                 let n = self.read_len("a sorted set size")?;
                 for _ in 0..n {
@@ -86,13 +102,11 @@ impl<R: Read> Parser<'_, R> {
                 }
                 info(KeyType::Zset, "skiplist", n)
             }
-            MODULE_PRE_GA => {
-                return Err(self.invalid(
-                    at,
-                    "a value type this tool can skip: type 6 (pre-GA module value without opcodes, \
+            MODULE_PRE_GA => return Err(self.invalid(
+                at,
+                "a value type this tool can skip: type 6 (pre-GA module value without opcodes, \
                      written only by Redis 4.0 release candidates) cannot be walked",
-                ))
-            }
+            )),
             MODULE_2 => {
                 let id = self.read_len("a module id")?;
                 self.skip_module_value()?;
@@ -106,10 +120,26 @@ impl<R: Read> Parser<'_, R> {
                 let n = zipmap_pairs(self.blob("a zipmap")?)?;
                 info(KeyType::Hash, "zipmap", n)
             }
-            LIST_ZIPLIST => info(KeyType::List, "ziplist", ziplist_entries(self.blob("a ziplist")?)?),
-            SET_INTSET => info(KeyType::Set, "intset", intset_members(self.blob("an intset")?)?),
-            ZSET_ZIPLIST => info(KeyType::Zset, "ziplist", ziplist_entries(self.blob("a ziplist")?)? / 2),
-            HASH_ZIPLIST => info(KeyType::Hash, "ziplist", ziplist_entries(self.blob("a ziplist")?)? / 2),
+            LIST_ZIPLIST => info(
+                KeyType::List,
+                "ziplist",
+                ziplist_entries(self.blob("a ziplist")?)?,
+            ),
+            SET_INTSET => info(
+                KeyType::Set,
+                "intset",
+                intset_members(self.blob("an intset")?)?,
+            ),
+            ZSET_ZIPLIST => info(
+                KeyType::Zset,
+                "ziplist",
+                ziplist_entries(self.blob("a ziplist")?)? / 2,
+            ),
+            HASH_ZIPLIST => info(
+                KeyType::Hash,
+                "ziplist",
+                ziplist_entries(self.blob("a ziplist")?)? / 2,
+            ),
             LIST_QUICKLIST => {
                 let nodes = self.read_len("a quicklist node count")?;
                 let mut n = 0u64;
@@ -128,19 +158,47 @@ impl<R: Read> Parser<'_, R> {
                             self.skip_string("a plain quicklist node")?;
                             n += 1;
                         }
-                        QUICKLIST_NODE_PACKED => n += listpack_entries(self.blob("a quicklist listpack node")?)?,
+                        QUICKLIST_NODE_PACKED => {
+                            n += listpack_entries(self.blob("a quicklist listpack node")?)?
+                        }
                         c => {
-                            return Err(self.invalid(cat, format!("a quicklist node container 1 (plain) or 2 (packed), not {c}")))
+                            return Err(self.invalid(
+                                cat,
+                                format!(
+                                    "a quicklist node container 1 (plain) or 2 (packed), not {c}"
+                                ),
+                            ))
                         }
                     }
                 }
                 info(KeyType::List, "quicklist", n)
             }
-            HASH_LISTPACK => info(KeyType::Hash, "listpack", listpack_entries(self.blob("a listpack")?)? / 2),
-            ZSET_LISTPACK => info(KeyType::Zset, "listpack", listpack_entries(self.blob("a listpack")?)? / 2),
-            SET_LISTPACK => info(KeyType::Set, "listpack", listpack_entries(self.blob("a listpack")?)?),
-            STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3 => {
+            HASH_LISTPACK => info(
+                KeyType::Hash,
+                "listpack",
+                listpack_entries(self.blob("a listpack")?)? / 2,
+            ),
+            ZSET_LISTPACK => info(
+                KeyType::Zset,
+                "listpack",
+                listpack_entries(self.blob("a listpack")?)? / 2,
+            ),
+            SET_LISTPACK => info(
+                KeyType::Set,
+                "listpack",
+                listpack_entries(self.blob("a listpack")?)?,
+            ),
+            STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3 | STREAM_LISTPACKS_4 => {
                 info(KeyType::Stream, "stream", self.stream(t)?)
+            }
+            VALKEY_HASH_2 if self.valkey => {
+                let n = self.read_len("a hash size")?;
+                for _ in 0..n {
+                    self.skip_string("a hash field")?;
+                    self.skip_string("a hash value")?;
+                    self.input.skip(8, "a hash field expiry")?;
+                }
+                info(KeyType::Hash, "hashtable", n)
             }
             HASH_METADATA_PRE_GA | HASH_METADATA => {
                 if t == HASH_METADATA {
@@ -161,12 +219,12 @@ impl<R: Read> Parser<'_, R> {
                 let n = listpack_entries(self.blob("a listpack")?)? / 3;
                 info(KeyType::Hash, "listpackex", n)
             }
-            other => {
-                return Err(self.invalid(
-                    at,
-                    format!("a value type or opcode this tool knows, not the byte 0x{other:02x} ({other})"),
-                ))
-            }
+            other => return Err(self.invalid(
+                at,
+                format!(
+                    "a value type or opcode this tool knows, not the byte 0x{other:02x} ({other})"
+                ),
+            )),
         })
     }
 
@@ -216,9 +274,33 @@ impl<R: Read> Parser<'_, R> {
                 self.skip_string("a consumer name")?;
                 self.input.skip(if v3 { 16 } else { 8 }, "consumer times")?;
                 let pel = self.read_len("a consumer pending entries count")?;
-                self.input.skip(pel.saturating_mul(16), "consumer pending entry ids")?;
+                self.input
+                    .skip(pel.saturating_mul(16), "consumer pending entry ids")?;
             }
         }
+        if t >= value_type::STREAM_LISTPACKS_4 {
+            self.skip_stream_idmp()?;
+        }
         Ok(length)
+    }
+
+    /// Skips the idempotent-producer (IDMP) section of an RDB 13 stream: duration, max entries,
+    /// per producer its id and (iid, stream id) pairs, then the added / duplicate counters.
+    fn skip_stream_idmp(&mut self) -> ParseResult<()> {
+        self.read_len("an IDMP duration")?;
+        self.read_len("an IDMP max entries")?;
+        let producers = self.read_len("an IDMP producer count")?;
+        for _ in 0..producers {
+            self.skip_string("an IDMP producer id")?;
+            let entries = self.read_len("an IDMP entry count")?;
+            for _ in 0..entries {
+                self.skip_string("an IDMP idempotency id")?;
+                self.read_len("an IDMP stream id")?;
+                self.read_len("an IDMP stream id")?;
+            }
+        }
+        self.read_len("an IDMP added counter")?;
+        self.read_len("an IDMP duplicates counter")?;
+        Ok(())
     }
 }

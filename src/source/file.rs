@@ -99,7 +99,10 @@ impl FileArgs {
     pub fn instances(&self) -> Result<Vec<InstanceSpec>> {
         let paths = expand(&self.paths)?;
         if self.instance.is_some() && paths.len() > 1 {
-            bail!("--instance names one file's instance, but {} files were given", paths.len());
+            bail!(
+                "--instance names one file's instance, but {} files were given",
+                paths.len()
+            );
         }
         if paths.iter().filter(|p| p.as_str() == "-").count() > 1 {
             bail!("stdin (`-`) can be read only once");
@@ -135,8 +138,14 @@ mod tests {
 
     #[test]
     fn instance_names_from_files() {
-        assert_eq!(instance_from_path(Path::new("/x/redis-7.0.15-all.rdb")), "redis-7.0.15-all");
-        assert_eq!(instance_from_path(Path::new("node-1:6379.rdb.gz")), "node-1:6379");
+        assert_eq!(
+            instance_from_path(Path::new("/x/redis-7.0.15-all.rdb")),
+            "redis-7.0.15-all"
+        );
+        assert_eq!(
+            instance_from_path(Path::new("node-1:6379.rdb.gz")),
+            "node-1:6379"
+        );
         assert_eq!(instance_from_path(Path::new("dump.rdb.zst")), "dump");
         assert_eq!(instance_from_path(Path::new(".rdb")), ".rdb");
     }

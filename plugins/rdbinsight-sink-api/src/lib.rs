@@ -105,7 +105,9 @@ pub mod testing;
 
 pub use arrow_array::RecordBatch;
 pub use async_trait::async_trait;
-pub use lifecycle::{Committed, InstanceInfo, InstanceStats, InstanceWriter, RunInfo, Sink, SinkConfig};
+pub use lifecycle::{
+    Committed, InstanceInfo, InstanceStats, InstanceWriter, RunInfo, Sink, SinkConfig,
+};
 pub use redact::{Redacted, REDACTED};
 pub use registry::{
     Registry, RegistryError, SinkArgs, SinkPlugin, RESERVED_NAMES, SUBCOMMAND_PREFIX,

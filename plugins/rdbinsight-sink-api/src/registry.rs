@@ -231,7 +231,9 @@ fn check_name(plugin: &SinkPlugin) -> Result<(), RegistryError> {
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        return Err(invalid("only lowercase ASCII letters, digits and `-` are allowed"));
+        return Err(invalid(
+            "only lowercase ASCII letters, digits and `-` are allowed",
+        ));
     }
     if name.ends_with('-') {
         return Err(invalid("it must not end with `-`"));
@@ -278,7 +280,11 @@ mod tests {
 
     #[test]
     fn sorted_by_name() {
-        let (b, a, c) = (plugin("beta", "b", "x"), plugin("alpha", "a", "y"), plugin("c1", "c", "z"));
+        let (b, a, c) = (
+            plugin("beta", "b", "x"),
+            plugin("alpha", "a", "y"),
+            plugin("c1", "c", "z"),
+        );
         let reg = Registry::from_plugins([&b, &a, &c]).unwrap();
         assert_eq!(reg.names(), ["alpha", "beta", "c1"]);
         assert_eq!(reg.by_subcommand("into-beta").unwrap().crate_name, "x");
@@ -287,20 +293,39 @@ mod tests {
 
     #[test]
     fn duplicate_names_both_crates() {
-        let (a, b) = (plugin("same", "a", "crate-one"), plugin("same", "b", "crate-two"));
+        let (a, b) = (
+            plugin("same", "a", "crate-one"),
+            plugin("same", "b", "crate-two"),
+        );
         let err = Registry::from_plugins([&b, &a]).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("crate-one 1.2.3") && msg.contains("crate-two 1.2.3"), "{msg}");
+        assert!(
+            msg.contains("crate-one 1.2.3") && msg.contains("crate-two 1.2.3"),
+            "{msg}"
+        );
         assert!(msg.contains("`same`"), "{msg}");
     }
 
     #[test]
     fn invalid_and_reserved_names() {
-        for bad in ["", "x", "Upper", "1abc", "has space", "dot.ted", "trail-", "help", "none",
-            "a-very-long-name-that-goes-beyond-32"] {
+        for bad in [
+            "",
+            "x",
+            "Upper",
+            "1abc",
+            "has space",
+            "dot.ted",
+            "trail-",
+            "help",
+            "none",
+            "a-very-long-name-that-goes-beyond-32",
+        ] {
             let p = plugin(bad, "about", "k");
             let err = Registry::from_plugins([&p]).unwrap_err();
-            assert!(matches!(err, RegistryError::InvalidName { .. }), "{bad:?}: {err}");
+            assert!(
+                matches!(err, RegistryError::InvalidName { .. }),
+                "{bad:?}: {err}"
+            );
         }
         let ok = plugin("my-sink2", "about", "k");
         assert!(Registry::from_plugins([&ok]).is_ok());
@@ -325,7 +350,9 @@ mod tests {
         let cmd = p.command();
         assert_eq!(cmd.get_name(), "into-demo");
         assert!(cmd.get_arguments().any(|a| a.get_id() == "flag"));
-        let m = cmd.try_get_matches_from(["into-demo", "--flag", "v"]).unwrap();
+        let m = cmd
+            .try_get_matches_from(["into-demo", "--flag", "v"])
+            .unwrap();
         let cfg = (p.parse)(&m).unwrap();
         assert_eq!(cfg.sink_name(), "none");
     }

@@ -100,7 +100,13 @@ mod tests {
         let got: Vec<(&str, String, bool)> = schema
             .fields()
             .iter()
-            .map(|f| (f.name().as_str(), f.data_type().to_string(), f.is_nullable()))
+            .map(|f| {
+                (
+                    f.name().as_str(),
+                    f.data_type().to_string(),
+                    f.is_nullable(),
+                )
+            })
             .collect();
         let want = [
             ("cluster", "Utf8", false),
@@ -124,6 +130,9 @@ mod tests {
             assert_eq!(gt, wt, "type of {gn}");
             assert_eq!(gnull, wnull, "nullability of {gn}");
         }
-        assert_eq!(COLUMNS.to_vec(), got.iter().map(|g| g.0).collect::<Vec<_>>());
+        assert_eq!(
+            COLUMNS.to_vec(),
+            got.iter().map(|g| g.0).collect::<Vec<_>>()
+        );
     }
 }

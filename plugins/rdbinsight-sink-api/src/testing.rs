@@ -117,7 +117,10 @@ async fn write_instance(
         rdb_bytes: 0,
         rdb_version: 12,
     };
-    writer.finish(&stats).await.with_context(|| format!("finish({instance})"))
+    writer
+        .finish(&stats)
+        .await
+        .with_context(|| format!("finish({instance})"))
 }
 
 /// Runs the lifecycle twice: a committed run of two concurrent instances, then a run whose
@@ -134,8 +137,18 @@ pub async fn run_conformance(config: &dyn SinkConfig, cluster: &str) -> Result<C
     };
     let sink = config.open_run(&committed_run).await.context("open_run")?;
     let (a, b) = tokio::join!(
-        write_instance(sink.as_ref(), &committed_run, INSTANCES[0], ROWS_PER_INSTANCE),
-        write_instance(sink.as_ref(), &committed_run, INSTANCES[1], ROWS_PER_INSTANCE),
+        write_instance(
+            sink.as_ref(),
+            &committed_run,
+            INSTANCES[0],
+            ROWS_PER_INSTANCE
+        ),
+        write_instance(
+            sink.as_ref(),
+            &committed_run,
+            INSTANCES[1],
+            ROWS_PER_INSTANCE
+        ),
     );
     a?;
     b?;
@@ -145,7 +158,10 @@ pub async fn run_conformance(config: &dyn SinkConfig, cluster: &str) -> Result<C
         batch_unix_nanos: committed_run.batch_unix_nanos + 1,
         ..committed_run.clone()
     };
-    let sink = config.open_run(&aborted_run).await.context("open_run (aborted run)")?;
+    let sink = config
+        .open_run(&aborted_run)
+        .await
+        .context("open_run (aborted run)")?;
     write_instance(sink.as_ref(), &aborted_run, INSTANCES[0], 10).await?;
     let info = InstanceInfo {
         instance: INSTANCES[1].to_string(),

@@ -40,11 +40,19 @@ impl SinkArgs for JsonlArgs {
     }
 }
 
-register_sink!(JsonlArgs, name = "jsonl", about = "JSON lines, one object per key, to a file or stdout");
+register_sink!(
+    JsonlArgs,
+    name = "jsonl",
+    about = "JSON lines, one object per key, to a file or stdout"
+);
 
 enum Target {
     Stdout,
-    File { tmp: PathBuf, path: PathBuf, file: std::fs::File },
+    File {
+        tmp: PathBuf,
+        path: PathBuf,
+        file: std::fs::File,
+    },
 }
 
 type Shared = Arc<Mutex<std::io::BufWriter<Box<dyn Write + Send>>>>;
@@ -57,7 +65,11 @@ impl SinkConfig for JsonlConfig {
 
     fn validate(&self) -> Result<()> {
         if let Some(p) = &self.out {
-            anyhow::ensure!(p.file_name().is_some(), "--out {} does not name a file", p.display());
+            anyhow::ensure!(
+                p.file_name().is_some(),
+                "--out {} does not name a file",
+                p.display()
+            );
         }
         Ok(())
     }
@@ -69,13 +81,25 @@ impl SinkConfig for JsonlConfig {
                 let tmp = tmp_path(path);
                 let file = std::fs::File::create(&tmp)
                     .with_context(|| format!("jsonl: cannot create {}", tmp.display()))?;
-                let clone = file.try_clone().with_context(|| format!("jsonl: {}", tmp.display()))?;
-                (Target::File { tmp, path: path.clone(), file }, Box::new(clone))
+                let clone = file
+                    .try_clone()
+                    .with_context(|| format!("jsonl: {}", tmp.display()))?;
+                (
+                    Target::File {
+                        tmp,
+                        path: path.clone(),
+                        file,
+                    },
+                    Box::new(clone),
+                )
             }
         };
         Ok(Box::new(JsonlSink {
             target,
-            out: Arc::new(Mutex::new(std::io::BufWriter::with_capacity(1 << 16, writer))),
+            out: Arc::new(Mutex::new(std::io::BufWriter::with_capacity(
+                1 << 16,
+                writer,
+            ))),
         }))
     }
 }
@@ -107,19 +131,26 @@ impl Sink for JsonlSink {
             .flush()
             .context("jsonl: flush")?;
         match self.target {
-            Target::Stdout => Ok(Committed { location: "stdout".into() }),
+            Target::Stdout => Ok(Committed {
+                location: "stdout".into(),
+            }),
             Target::File { tmp, path, file } => {
-                file.sync_all().with_context(|| format!("jsonl: fsync {}", tmp.display()))?;
-                std::fs::rename(&tmp, &path)
-                    .with_context(|| format!("jsonl: rename {} to {}", tmp.display(), path.display()))?;
-                Ok(Committed { location: path.display().to_string() })
+                file.sync_all()
+                    .with_context(|| format!("jsonl: fsync {}", tmp.display()))?;
+                std::fs::rename(&tmp, &path).with_context(|| {
+                    format!("jsonl: rename {} to {}", tmp.display(), path.display())
+                })?;
+                Ok(Committed {
+                    location: path.display().to_string(),
+                })
             }
         }
     }
 
     async fn abort_run(self: Box<Self>) -> Result<()> {
         if let Target::File { tmp, .. } = &self.target {
-            std::fs::remove_file(tmp).with_context(|| format!("jsonl: remove {}", tmp.display()))?;
+            std::fs::remove_file(tmp)
+                .with_context(|| format!("jsonl: remove {}", tmp.display()))?;
         }
         Ok(())
     }
@@ -134,14 +165,20 @@ struct JsonlWriter {
 impl InstanceWriter for JsonlWriter {
     async fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         // Encode outside the lock, write under it: instances interleave by whole batches.
+        let batch = with_offset_timezones(batch)?;
         let mut buf = Vec::with_capacity(batch.num_rows() * 200);
         {
             let mut w = arrow_json::LineDelimitedWriter::new(&mut buf);
-            w.write(batch).with_context(|| format!("jsonl: encoding rows of {}", self.instance))?;
+            w.write(&batch)
+                .with_context(|| format!("jsonl: encoding rows of {}", self.instance))?;
             w.finish()?;
         }
-        let mut out = self.out.lock().map_err(|_| anyhow::anyhow!("jsonl: writer poisoned"))?;
-        out.write_all(&buf).with_context(|| format!("jsonl: writing rows of {}", self.instance))
+        let mut out = self
+            .out
+            .lock()
+            .map_err(|_| anyhow::anyhow!("jsonl: writer poisoned"))?;
+        out.write_all(&buf)
+            .with_context(|| format!("jsonl: writing rows of {}", self.instance))
     }
 
     async fn finish(self: Box<Self>, _stats: &InstanceStats) -> Result<()> {
@@ -153,6 +190,37 @@ impl InstanceWriter for JsonlWriter {
     }
 }
 
+/// The JSON writer formats timestamps only with offset time zones (`+00:00`), not names
+/// (`UTC`); the values are the same instants.
+fn with_offset_timezones(batch: &RecordBatch) -> Result<RecordBatch> {
+    use arrow_array::{make_array, ArrayRef};
+    use arrow_schema::{DataType, Field, Schema};
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match field.data_type() {
+            DataType::Timestamp(unit, Some(_)) => {
+                let dt = DataType::Timestamp(*unit, Some("+00:00".into()));
+                let data = column
+                    .to_data()
+                    .into_builder()
+                    .data_type(dt.clone())
+                    .build()?;
+                columns.push(make_array(data));
+                fields.push(Field::new(field.name(), dt, field.is_nullable()));
+            }
+            _ => {
+                columns.push(column.clone());
+                fields.push(field.as_ref().clone());
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,16 +230,28 @@ mod tests {
     async fn conformance() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
-        let cfg = JsonlConfig { out: Some(path.clone()) };
+        let cfg = JsonlConfig {
+            out: Some(path.clone()),
+        };
         let report = run_conformance(&cfg, "c1").await.unwrap();
         assert_eq!(report.committed.location, path.display().to_string());
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), INSTANCES.len() * ROWS_PER_INSTANCE);
         for line in text.lines().take(3) {
-            assert!(line.starts_with('{') && line.contains("\"cluster\":\"c1\""), "{line}");
+            assert!(
+                line.starts_with('{') && line.contains("\"cluster\":\"c1\""),
+                "{line}"
+            );
+            assert!(
+                line.contains("\"batch\":\"2026-01-01T00:00:00.123456789Z\""),
+                "{line}"
+            );
         }
         // The aborted run left no temporary file behind.
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("out.jsonl")]);
     }
 }

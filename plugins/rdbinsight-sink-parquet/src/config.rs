@@ -62,15 +62,22 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size like 64MiB"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 64MiB"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("{s:?}: unknown size unit {unit:?} (use KiB, MiB or GiB)")),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown size unit {unit:?} (use KiB, MiB or GiB)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Resolved configuration of the Parquet sink.
@@ -111,8 +118,14 @@ impl ParquetConfig {
     /// Checks values without touching the file system.
     pub fn check(&self) -> Result<()> {
         ensure!(!self.dir.as_os_str().is_empty(), "--dir must not be empty");
-        ensure!(self.max_memory >= 1 << 20, "--max-memory must be at least 1MiB");
-        ensure!(self.row_group_rows >= 1, "--row-group-rows must be at least 1");
+        ensure!(
+            self.max_memory >= 1 << 20,
+            "--max-memory must be at least 1MiB"
+        );
+        ensure!(
+            self.row_group_rows >= 1,
+            "--row-group-rows must be at least 1"
+        );
         Ok(())
     }
 }

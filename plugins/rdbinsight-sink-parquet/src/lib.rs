@@ -46,10 +46,20 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         files.sort();
-        assert_eq!(files, vec!["10.0.0.1-6379.parquet", "10.0.0.2-6380.parquet", "_manifest.json"]);
+        assert_eq!(
+            files,
+            vec![
+                "10.0.0.1-6379.parquet",
+                "10.0.0.2-6380.parquet",
+                "_manifest.json"
+            ]
+        );
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(batch_dir.join(MANIFEST)).unwrap()).unwrap();
-        assert_eq!(manifest["rows"], (INSTANCES.len() * ROWS_PER_INSTANCE) as u64);
+        assert_eq!(
+            manifest["rows"],
+            (INSTANCES.len() * ROWS_PER_INSTANCE) as u64
+        );
         assert_eq!(manifest["config"]["compression"], "zstd");
         // The aborted run is not published; its leftovers stay under _tmp_batch=.
         let aborted = path::format_batch_dir(report.aborted_run.batch_unix_nanos);

@@ -77,9 +77,9 @@ pub fn sanitize_instance_filename(instance: &str) -> String {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// Creates a directory and its parents; fine if it exists.
@@ -99,7 +99,10 @@ mod tests {
     #[test]
     fn batch_slug_is_utc_with_nanoseconds() {
         // 2026-01-01T00:00:00.123456789Z
-        assert_eq!(format_batch_dir(1_767_225_600_123_456_789), "2026-01-01_00-00-00.123456789Z");
+        assert_eq!(
+            format_batch_dir(1_767_225_600_123_456_789),
+            "2026-01-01_00-00-00.123456789Z"
+        );
         assert_eq!(format_batch_dir(0), "1970-01-01_00-00-00.000000000Z");
         assert_ne!(format_batch_dir(1), format_batch_dir(2));
     }
@@ -112,10 +115,16 @@ mod tests {
 
     #[test]
     fn instance_names_cannot_escape() {
-        assert_eq!(sanitize_instance_filename("127.0.0.1:6379"), "127.0.0.1-6379");
+        assert_eq!(
+            sanitize_instance_filename("127.0.0.1:6379"),
+            "127.0.0.1-6379"
+        );
         assert_eq!(sanitize_instance_filename(".."), "%2E.");
         assert_eq!(sanitize_instance_filename("."), "%2E");
-        assert_eq!(sanitize_instance_filename("../../etc/passwd"), "%2E.%2F..%2Fetc%2Fpasswd");
+        assert_eq!(
+            sanitize_instance_filename("../../etc/passwd"),
+            "%2E.%2F..%2Fetc%2Fpasswd"
+        );
         assert_eq!(sanitize_instance_filename("a b\0c\n"), "a%20b%00c%0A");
         assert_eq!(sanitize_instance_filename("é"), "%C3%A9");
         assert_eq!(sanitize_instance_filename(""), "%00empty");
@@ -125,7 +134,10 @@ mod tests {
         assert_ne!(s, sanitize_instance_filename(&"x".repeat(5001)));
         for name in ["a/b", "..", "a\\b", "\u{7f}"] {
             let s = sanitize_instance_filename(name);
-            assert!(!s.contains('/') && s != ".." && s != "." && !s.starts_with('.'), "{s}");
+            assert!(
+                !s.contains('/') && s != ".." && s != "." && !s.starts_with('.'),
+                "{s}"
+            );
         }
     }
 

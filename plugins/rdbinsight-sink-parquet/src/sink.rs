@@ -11,16 +11,16 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rdbinsight_sink_api::{
-    async_trait, record_schema, schema, Committed, InstanceInfo, InstanceStats, InstanceWriter, RecordBatch,
-    RunInfo, Sink, SinkConfig,
+    async_trait, record_schema, schema, Committed, InstanceInfo, InstanceStats, InstanceWriter,
+    RecordBatch, RunInfo, Sink, SinkConfig,
 };
 use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::config::ParquetConfig;
 use crate::path::{
-    ensure_dir, format_batch_dir, fsync_dir, make_batch_dir, make_tmp_batch_dir, sanitize_instance_filename,
-    sanitize_name, CLUSTER_PREFIX, PARQUET_EXT, TMP_EXT,
+    ensure_dir, format_batch_dir, fsync_dir, make_batch_dir, make_tmp_batch_dir,
+    sanitize_instance_filename, sanitize_name, CLUSTER_PREFIX, PARQUET_EXT, TMP_EXT,
 };
 use crate::sort::Sorter;
 
@@ -41,16 +41,27 @@ impl SinkConfig for ParquetConfig {
 
     async fn open_run(&self, run: &RunInfo) -> Result<Box<dyn Sink>> {
         let slug = format_batch_dir(run.batch_unix_nanos);
-        let cluster_dir = self.dir.join(format!("{CLUSTER_PREFIX}{}", sanitize_name(&run.cluster)));
+        let cluster_dir = self
+            .dir
+            .join(format!("{CLUSTER_PREFIX}{}", sanitize_name(&run.cluster)));
         let tmp_dir = cluster_dir.join(make_tmp_batch_dir(&slug));
         let final_dir = cluster_dir.join(make_batch_dir(&slug));
-        ensure_dir(&cluster_dir).with_context(|| format!("parquet: cannot create directory {}", cluster_dir.display()))?;
+        ensure_dir(&cluster_dir).with_context(|| {
+            format!("parquet: cannot create directory {}", cluster_dir.display())
+        })?;
         if final_dir.exists() {
-            bail!("parquet: batch directory {} already exists", final_dir.display());
+            bail!(
+                "parquet: batch directory {} already exists",
+                final_dir.display()
+            );
         }
         // create_dir (not _all): two runs can never share a temporary directory.
-        std::fs::create_dir(&tmp_dir)
-            .with_context(|| format!("parquet: cannot create batch directory {}", tmp_dir.display()))?;
+        std::fs::create_dir(&tmp_dir).with_context(|| {
+            format!(
+                "parquet: cannot create batch directory {}",
+                tmp_dir.display()
+            )
+        })?;
         info!(operation = "open_run", dir = %tmp_dir.display(), cluster = %run.cluster, "parquet batch started");
         Ok(Box::new(ParquetRun {
             ctx: Arc::new(RunCtx {
@@ -107,7 +118,10 @@ impl RunCtx {
     /// A file stem for `instance` that no other instance of the run uses.
     fn claim_name(&self, instance: &str) -> Result<String> {
         let base = sanitize_instance_filename(instance);
-        let mut names = self.names.lock().map_err(|_| anyhow!("parquet: name table poisoned"))?;
+        let mut names = self
+            .names
+            .lock()
+            .map_err(|_| anyhow!("parquet: name table poisoned"))?;
         let mut name = base.clone();
         let mut n = 2;
         while !names.insert(name.clone()) {
@@ -119,8 +133,16 @@ impl RunCtx {
 
     fn writer_properties(&self) -> WriterProperties {
         let sorting = vec![
-            SortingColumn { column_idx: 3, descending: false, nulls_first: false },
-            SortingColumn { column_idx: 4, descending: false, nulls_first: false },
+            SortingColumn {
+                column_idx: 3,
+                descending: false,
+                nulls_first: false,
+            },
+            SortingColumn {
+                column_idx: 4,
+                descending: false,
+                nulls_first: false,
+            },
         ];
         WriterProperties::builder()
             .set_compression(self.config.compression.parquet())
@@ -152,7 +174,13 @@ impl Sink for ParquetRun {
             .create_new(true)
             .open(&tmp_path)
             .await
-            .with_context(|| format!("parquet: instance {}: cannot create {}", instance.instance, tmp_path.display()))?;
+            .with_context(|| {
+                format!(
+                    "parquet: instance {}: cannot create {}",
+                    instance.instance,
+                    tmp_path.display()
+                )
+            })?;
         let spill_dir = self.ctx.tmp_dir.join(format!(".spill-{stem}"));
         info!(operation = "open_instance", instance = %instance.instance, path = %tmp_path.display(), "parquet writer opened");
         Ok(Box::new(ParquetInstance {
@@ -169,7 +197,11 @@ impl Sink for ParquetRun {
 
     async fn finish_run(self: Box<Self>) -> Result<Committed> {
         let ctx = &self.ctx;
-        let mut instances = ctx.finished.lock().map_err(|_| anyhow!("parquet: manifest poisoned"))?.clone();
+        let mut instances = ctx
+            .finished
+            .lock()
+            .map_err(|_| anyhow!("parquet: manifest poisoned"))?
+            .clone();
         instances.sort_by(|a, b| a.instance.cmp(&b.instance));
         let manifest = Manifest {
             format: "rdbinsight-parquet-batch/1",
@@ -185,13 +217,23 @@ impl Sink for ParquetRun {
         let path = ctx.tmp_dir.join(MANIFEST);
         let json = serde_json::to_vec_pretty(&manifest)?;
         write_durably(&path, &json).await?;
-        fsync_dir(&ctx.tmp_dir).with_context(|| format!("parquet: fsync {}", ctx.tmp_dir.display()))?;
-        tokio::fs::rename(&ctx.tmp_dir, &ctx.final_dir).await.with_context(|| {
-            format!("parquet: cannot publish {} as {}", ctx.tmp_dir.display(), ctx.final_dir.display())
-        })?;
-        fsync_dir(&ctx.cluster_dir).with_context(|| format!("parquet: fsync {}", ctx.cluster_dir.display()))?;
+        fsync_dir(&ctx.tmp_dir)
+            .with_context(|| format!("parquet: fsync {}", ctx.tmp_dir.display()))?;
+        tokio::fs::rename(&ctx.tmp_dir, &ctx.final_dir)
+            .await
+            .with_context(|| {
+                format!(
+                    "parquet: cannot publish {} as {}",
+                    ctx.tmp_dir.display(),
+                    ctx.final_dir.display()
+                )
+            })?;
+        fsync_dir(&ctx.cluster_dir)
+            .with_context(|| format!("parquet: fsync {}", ctx.cluster_dir.display()))?;
         info!(operation = "publish", dir = %ctx.final_dir.display(), instances = instances.len(), "parquet batch published");
-        Ok(Committed { location: ctx.final_dir.display().to_string() })
+        Ok(Committed {
+            location: ctx.final_dir.display().to_string(),
+        })
     }
 
     async fn abort_run(self: Box<Self>) -> Result<()> {
@@ -209,8 +251,12 @@ async fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = tokio::fs::File::create(path)
         .await
         .with_context(|| format!("parquet: cannot create {}", path.display()))?;
-    f.write_all(bytes).await.with_context(|| format!("parquet: cannot write {}", path.display()))?;
-    f.sync_all().await.with_context(|| format!("parquet: fsync {}", path.display()))?;
+    f.write_all(bytes)
+        .await
+        .with_context(|| format!("parquet: cannot write {}", path.display()))?;
+    f.sync_all()
+        .await
+        .with_context(|| format!("parquet: fsync {}", path.display()))?;
     Ok(())
 }
 
@@ -231,13 +277,22 @@ impl ParquetInstance {
     }
 
     async fn write_sorted(&mut self) -> Result<u64> {
-        let sorter = self.sorter.take().context("parquet: instance already finished")?;
-        let file = self.file.take().context("parquet: instance already finished")?;
+        let sorter = self
+            .sorter
+            .take()
+            .context("parquet: instance already finished")?;
+        let file = self
+            .file
+            .take()
+            .context("parquet: instance already finished")?;
         let props = self.ctx.writer_properties();
         let mut writer = AsyncArrowWriter::try_new(file, record_schema(), Some(props))?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
         let merge = tokio::task::spawn_blocking(move || {
-            sorter.finish(|b| tx.blocking_send(b).map_err(|_| anyhow!("parquet writer stopped")))
+            sorter.finish(|b| {
+                tx.blocking_send(b)
+                    .map_err(|_| anyhow!("parquet writer stopped"))
+            })
         });
         let mut write_err = None;
         while let Some(batch) = rx.recv().await {
@@ -247,14 +302,23 @@ impl ParquetInstance {
             }
         }
         drop(rx);
-        let merged = merge.await.map_err(|e| anyhow!("sort thread failed: {e}"))?;
+        let merged = merge
+            .await
+            .map_err(|e| anyhow!("sort thread failed: {e}"))?;
         if let Some(e) = write_err {
-            return Err(anyhow::Error::new(e).context(format!("cannot write {}", self.tmp_path.display())));
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot write {}", self.tmp_path.display()))
+            );
         }
         merged.with_context(|| format!("sorting the rows of {}", self.name()))?;
-        writer.close().await.with_context(|| format!("cannot finish {}", self.tmp_path.display()))?;
-        let f = std::fs::File::open(&self.tmp_path).with_context(|| format!("cannot reopen {}", self.tmp_path.display()))?;
-        f.sync_all().with_context(|| format!("fsync {}", self.tmp_path.display()))?;
+        writer
+            .close()
+            .await
+            .with_context(|| format!("cannot finish {}", self.tmp_path.display()))?;
+        let f = std::fs::File::open(&self.tmp_path)
+            .with_context(|| format!("cannot reopen {}", self.tmp_path.display()))?;
+        f.sync_all()
+            .with_context(|| format!("fsync {}", self.tmp_path.display()))?;
         Ok(f.metadata()?.len())
     }
 }
@@ -262,7 +326,10 @@ impl ParquetInstance {
 #[async_trait]
 impl InstanceWriter for ParquetInstance {
     async fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
-        let sorter = self.sorter.as_mut().context("parquet: write after finish")?;
+        let sorter = self
+            .sorter
+            .as_mut()
+            .context("parquet: write after finish")?;
         self.rows += batch.num_rows() as u64;
         if sorter.would_spill(batch) {
             let mut owned = self.sorter.take().context("parquet: write after finish")?;
@@ -274,7 +341,12 @@ impl InstanceWriter for ParquetInstance {
             .await
             .map_err(|e| anyhow!("spill thread failed: {e}"))?;
             self.sorter = Some(owned);
-            r.with_context(|| format!("parquet: instance {}: spilling sorted rows", self.info.instance))?;
+            r.with_context(|| {
+                format!(
+                    "parquet: instance {}: spilling sorted rows",
+                    self.info.instance
+                )
+            })?;
             info!(operation = "spill", instance = %self.info.instance, runs = self.sorter.as_ref().map_or(0, |s| s.spilled_runs()), "sort buffer spilled");
         } else {
             sorter.push(batch.clone())?;
@@ -287,14 +359,16 @@ impl InstanceWriter for ParquetInstance {
             .write_sorted()
             .await
             .with_context(|| format!("parquet: instance {}", self.info.instance))?;
-        tokio::fs::rename(&self.tmp_path, &self.final_path).await.with_context(|| {
-            format!(
-                "parquet: instance {}: cannot rename {} to {}",
-                self.info.instance,
-                self.tmp_path.display(),
-                self.final_path.display()
-            )
-        })?;
+        tokio::fs::rename(&self.tmp_path, &self.final_path)
+            .await
+            .with_context(|| {
+                format!(
+                    "parquet: instance {}: cannot rename {} to {}",
+                    self.info.instance,
+                    self.tmp_path.display(),
+                    self.final_path.display()
+                )
+            })?;
         info!(operation = "finish_instance", instance = %self.info.instance, rows = self.rows, path = %self.final_path.display(), "parquet file finished");
         let entry = ManifestInstance {
             instance: self.info.instance.clone(),
@@ -305,7 +379,11 @@ impl InstanceWriter for ParquetInstance {
             rdb_version: stats.rdb_version,
             parquet_bytes: bytes,
         };
-        self.ctx.finished.lock().map_err(|_| anyhow!("parquet: manifest poisoned"))?.push(entry);
+        self.ctx
+            .finished
+            .lock()
+            .map_err(|_| anyhow!("parquet: manifest poisoned"))?
+            .push(entry);
         Ok(())
     }
 

@@ -49,7 +49,7 @@ impl Sorter {
     /// A sorter that keeps at most `budget` bytes of rows in memory.
     pub fn new(budget: usize, spill_dir: PathBuf) -> Self {
         Self {
-            budget: budget.max(1 << 20),
+            budget: budget.max(1),
             buffered: Vec::new(),
             buffered_bytes: 0,
             spill_dir,
@@ -60,7 +60,8 @@ impl Sorter {
 
     /// Whether adding `batch` would make the sorter spill (do it on a blocking thread).
     pub fn would_spill(&self, batch: &RecordBatch) -> bool {
-        self.buffered_bytes + batch.get_array_memory_size() > self.budget && !self.buffered.is_empty()
+        self.buffered_bytes + batch.get_array_memory_size() > self.budget
+            && !self.buffered.is_empty()
     }
 
     /// Adds rows; spills the buffer first when the budget would be exceeded.
@@ -80,10 +81,13 @@ impl Sorter {
 
     fn new_run_path(&mut self) -> Result<PathBuf> {
         if self.next_run == 0 {
-            std::fs::create_dir_all(&self.spill_dir)
-                .with_context(|| format!("cannot create spill directory {}", self.spill_dir.display()))?;
+            std::fs::create_dir_all(&self.spill_dir).with_context(|| {
+                format!("cannot create spill directory {}", self.spill_dir.display())
+            })?;
         }
-        let p = self.spill_dir.join(format!("run-{:06}.parquet", self.next_run));
+        let p = self
+            .spill_dir
+            .join(format!("run-{:06}.parquet", self.next_run));
         self.next_run += 1;
         Ok(p)
     }
@@ -114,7 +118,8 @@ impl Sorter {
             merge(&group, |b| w.write(&b))?;
             w.close()?;
             for p in &group {
-                std::fs::remove_file(p).with_context(|| format!("cannot remove {}", p.display()))?;
+                std::fs::remove_file(p)
+                    .with_context(|| format!("cannot remove {}", p.display()))?;
             }
             self.runs.push(path);
         }
@@ -132,11 +137,15 @@ impl Sorter {
 }
 
 /// Sorts batches held in memory and emits them in order.
-fn sort_in_memory(batches: Vec<RecordBatch>, mut emit: impl FnMut(RecordBatch) -> Result<()>) -> Result<()> {
+fn sort_in_memory(
+    batches: Vec<RecordBatch>,
+    mut emit: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
     if batches.is_empty() {
         return Ok(());
     }
-    let cols: Vec<(&Int64Array, &BinaryArray)> = batches.iter().map(sort_columns).collect::<Result<_>>()?;
+    let cols: Vec<(&Int64Array, &BinaryArray)> =
+        batches.iter().map(sort_columns).collect::<Result<_>>()?;
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let mut idx: Vec<(usize, usize)> = Vec::with_capacity(total);
     for (b, batch) in batches.iter().enumerate() {
@@ -145,7 +154,9 @@ fn sort_in_memory(batches: Vec<RecordBatch>, mut emit: impl FnMut(RecordBatch) -
     idx.sort_unstable_by(|&(ab, ar), &(bb, br)| {
         let (adb, akey) = cols[ab];
         let (bdb, bkey) = cols[bb];
-        adb.value(ar).cmp(&bdb.value(br)).then_with(|| akey.value(ar).cmp(bkey.value(br)))
+        adb.value(ar)
+            .cmp(&bdb.value(br))
+            .then_with(|| akey.value(ar).cmp(bkey.value(br)))
     });
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     for chunk in idx.chunks(OUTPUT_ROWS) {
@@ -162,13 +173,17 @@ struct RunWriter {
 
 impl RunWriter {
     fn create(path: &Path) -> Result<Self> {
-        let file = File::create(path).with_context(|| format!("cannot create spill file {}", path.display()))?;
+        let file = File::create(path)
+            .with_context(|| format!("cannot create spill file {}", path.display()))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::LZ4_RAW)
             .set_dictionary_enabled(false)
             .build();
         let writer = ArrowWriter::try_new(file, record_schema(), Some(props))?;
-        Ok(Self { path: path.to_path_buf(), writer })
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer,
+        })
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -199,7 +214,14 @@ impl Cursor {
     fn new(reader: ParquetRecordBatchReader, batch: RecordBatch, held: usize) -> Result<Self> {
         let (db, keys) = sort_columns(&batch)?;
         let (db, keys) = (db.clone(), keys.clone());
-        Ok(Self { reader, batch, db, keys, held, row: 0 })
+        Ok(Self {
+            reader,
+            batch,
+            db,
+            keys,
+            held,
+            row: 0,
+        })
     }
 
     fn set_batch(&mut self, batch: RecordBatch, held: usize) -> Result<()> {
@@ -222,7 +244,8 @@ fn merge(runs: &[PathBuf], mut emit: impl FnMut(RecordBatch) -> Result<()>) -> R
     let mut held: Vec<RecordBatch> = Vec::new();
     let mut cursors: Vec<Cursor> = Vec::with_capacity(runs.len());
     for path in runs {
-        let file = File::open(path).with_context(|| format!("cannot open spill file {}", path.display()))?;
+        let file = File::open(path)
+            .with_context(|| format!("cannot open spill file {}", path.display()))?;
         let mut reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .with_context(|| format!("cannot read spill file {}", path.display()))?
             .with_batch_size(RUN_READ_ROWS)
@@ -298,7 +321,11 @@ mod tests {
     }
 
     fn run() -> RunInfo {
-        RunInfo { cluster: "c".into(), batch_unix_nanos: 1, tool_version: "t".into() }
+        RunInfo {
+            cluster: "c".into(),
+            batch_unix_nanos: 1,
+            tool_version: "t".into(),
+        }
     }
 
     #[test]
@@ -314,11 +341,12 @@ mod tests {
         }
         assert!(sorter.spilled_runs() > FAN_IN);
         let mut got = Vec::new();
-        sorter.finish(|b| {
-            got.push(b);
-            Ok(())
-        })
-        .unwrap();
+        sorter
+            .finish(|b| {
+                got.push(b);
+                Ok(())
+            })
+            .unwrap();
         want.sort();
         assert_eq!(keys_of(&got), want);
         assert!(!dir.path().join("spill").exists(), "spill files removed");
@@ -331,11 +359,12 @@ mod tests {
         sorter.push(sample_batch(&run(), "i", 500, 100)).unwrap();
         sorter.push(sample_batch(&run(), "i", 0, 100)).unwrap();
         let mut got = Vec::new();
-        sorter.finish(|b| {
-            got.push(b);
-            Ok(())
-        })
-        .unwrap();
+        sorter
+            .finish(|b| {
+                got.push(b);
+                Ok(())
+            })
+            .unwrap();
         let keys = keys_of(&got);
         assert_eq!(keys.len(), 200);
         assert!(keys.windows(2).all(|w| w[0] <= w[1]));
