@@ -1,0 +1,35 @@
+# rdbinsight developer recipes. `just` alone lists them.
+
+# List the recipes
+help:
+    @just --list --unsorted
+
+# Build the release binary
+build:
+    cargo build --release
+
+# Install what the tests need (if missing) and run every test
+test *ARGS:
+    bash tests/run.sh {{ARGS}}
+
+# Formatting check and clippy with warnings as errors
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Everything CI runs
+ci:
+    bash .ci/run
+
+# Benchmarks: parse and dump speed, peak RSS (generates the bench RDB with redis-server on first use)
+bench SCALE="0.1":
+    cargo build --release
+    python3 benches/bench.py --scale {{SCALE}}
+
+# Dump a fixture into Parquet under ./out and show where it went
+demo:
+    cargo run --release -- dump from-file --path tests/fixtures/redis-7.4.1-all.rdb --cluster demo into-parquet --dir out
+
+# Show an RDB file's header, AUX fields and key counts
+inspect FILE:
+    cargo run --release -- inspect {{FILE}}

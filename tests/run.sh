@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the tests need when it is missing (Debian's redis-server, Python's pyarrow and
+# rust-just), then runs every test of the workspace. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v redis-cli >/dev/null || need_apt+=(redis-tools)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "installing ${need_apt[*]} (apt)" >&2
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+python3 -c 'import pyarrow' 2>/dev/null || { echo "installing pyarrow (pip)" >&2; python3 -m pip install -q pyarrow; }
+command -v just >/dev/null || { echo "installing just (pip rust-just)" >&2; python3 -m pip install -q rust-just; }
+
+cargo test --workspace --locked "$@"
