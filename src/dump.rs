@@ -92,10 +92,19 @@ pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome>
     let sink = Arc::try_unwrap(sink)
         .map_err(|_| anyhow!("internal: sink still shared after the instances ended"))?;
     if let Some(e) = failure {
-        if let Err(abort) = sink.abort_run().await {
-            warn!(operation = "abort_run", sink = sink_name, error = %format!("{abort:#}"), "aborting the run failed");
-        }
-        return Err(e.context(format!("dump failed; sink {sink_name} published nothing")));
+        let leftovers = match sink.abort_run().await {
+            Ok(aborted) => aborted
+                .leftovers
+                .map(|l| format!(" (partial output kept for inspection in {l})")),
+            Err(abort) => {
+                warn!(operation = "abort_run", sink = sink_name, error = %format!("{abort:#}"), "aborting the run failed");
+                None
+            }
+        };
+        return Err(e.context(format!(
+            "dump failed; sink {sink_name} published nothing{}",
+            leftovers.unwrap_or_default()
+        )));
     }
     let committed = sink
         .finish_run()

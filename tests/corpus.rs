@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::util::{fixture_rdbs, hex, parse_file, truth, unhex};
+use crate::util::{fixture_rdbs, hex, parse_file, truth, unhex, Row};
 
 /// Pairs (OBJECT ENCODING on the server, encoding read from the RDB) that differ because the RDB
 /// cannot tell them apart. This table is the one place that mapping is written down.
@@ -58,6 +58,149 @@ fn encoding_of_rdb_type(t: u64) -> Option<&'static str> {
     })
 }
 
+/// Compares parsed rows of one fixture with its truth file; returns one line per mismatch.
+pub fn check_against_truth(
+    name: &str,
+    rows: &[Row],
+    want: &[Value],
+    file_size: u64,
+    rdb_version: u32,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let got: BTreeMap<(u64, String), &Row> =
+        rows.iter().map(|r| ((r.db, hex(&r.key)), r)).collect();
+    if got.len() != rows.len() {
+        failures.push(format!("{name}: duplicate (db, key)"));
+    }
+    let want_map: BTreeMap<(u64, String), &Value> = want
+        .iter()
+        .map(|t| {
+            (
+                (
+                    t["db"].as_u64().unwrap(),
+                    t["key_hex"].as_str().unwrap().to_string(),
+                ),
+                t,
+            )
+        })
+        .collect();
+    for k in want_map.keys().filter(|k| !got.contains_key(*k)) {
+        failures.push(format!("{name}: missing key {k:?}"));
+    }
+    for k in got.keys().filter(|k| !want_map.contains_key(*k)) {
+        failures.push(format!("{name}: extra key {k:?}"));
+    }
+    let mut total_size = 0;
+    for (k, t) in &want_map {
+        let Some(r) = got.get(k) else { continue };
+        let mut err = |what: &str, truth: String, ours: String| {
+            let key = String::from_utf8_lossy(&unhex(&k.1))
+                .chars()
+                .take(40)
+                .collect::<String>();
+            failures.push(format!(
+                "{name} db{} key {key:?}: {what}: truth {truth}, ours {ours}",
+                k.0
+            ));
+        };
+        let ttype = t["type"].as_str().unwrap();
+        let tenc = t["encoding"].as_str().unwrap();
+        let rdb_type = t["rdb_type"].as_u64().unwrap();
+        if rdb_type == 7 {
+            if r.key_type != "module" || r.encoding != ttype {
+                err(
+                    "module type/name",
+                    format!("module/{ttype}"),
+                    format!("{}/{}", r.key_type, r.encoding),
+                );
+            }
+            if r.member_count != 0 {
+                err(
+                    "module member_count",
+                    "0".into(),
+                    r.member_count.to_string(),
+                );
+            }
+        } else {
+            if r.key_type != ttype {
+                err("type", ttype.into(), r.key_type.clone());
+            }
+            if Some(r.member_count) != t["member_count"].as_u64() {
+                err(
+                    "member_count",
+                    t["member_count"].to_string(),
+                    r.member_count.to_string(),
+                );
+            }
+            let expected = match rdb_type {
+                0 => t["value"]
+                    .as_str()
+                    .map_or("raw", |v| rdb_string_encoding(&unhex(v))),
+                other => encoding_of_rdb_type(other).unwrap_or("?"),
+            };
+            if r.encoding != expected {
+                err(
+                    "encoding implied by the RDB",
+                    expected.into(),
+                    r.encoding.clone(),
+                );
+            }
+            if r.encoding != tenc && !ENCODING_DIFFERENCES.contains(&(tenc, r.encoding.as_str())) {
+                err(
+                    "encoding (not an allowed difference)",
+                    tenc.into(),
+                    r.encoding.clone(),
+                );
+            }
+        }
+        if r.expire_at_ms != t["expire_at_ms"].as_i64() {
+            err(
+                "expire_at_ms",
+                t["expire_at_ms"].to_string(),
+                format!("{:?}", r.expire_at_ms),
+            );
+        }
+        if let Some(idle) = t.get("idle_s") {
+            if r.idle_seconds != idle.as_u64() {
+                err("idle", idle.to_string(), format!("{:?}", r.idle_seconds));
+            }
+        }
+        if let Some(freq) = t.get("lfu_freq") {
+            if r.freq.map(u64::from) != freq.as_u64() {
+                err("freq", freq.to_string(), format!("{:?}", r.freq));
+            }
+        }
+        if r.rdb_size < 3 {
+            err(
+                "rdb_size",
+                "at least type byte + key + value".into(),
+                r.rdb_size.to_string(),
+            );
+        }
+        total_size += r.rdb_size;
+    }
+    if total_size > file_size {
+        failures.push(format!(
+            "{name}: sum of rdb_size {total_size} > file size {file_size}"
+        ));
+    }
+    // Cluster fixtures with slot info (SLOT_INFO opcode on Redis 7.4+, slot-info AUX on
+    // Valkey 8) carry slots; no other fixture does.
+    let has_slot_info =
+        name.contains("cluster") && rdb_version >= 11 && !name.starts_with("redis-7.2");
+    for r in rows {
+        let want_slot = has_slot_info.then(|| rdbinsight::slot::redis_slot(&r.key));
+        if r.redis_slot != want_slot {
+            failures.push(format!(
+                "{name}: redis_slot {:?}, expected {want_slot:?}",
+                r.redis_slot
+            ));
+            break;
+        }
+    }
+    failures
+}
+
 #[test]
 fn every_fixture_matches_its_truth() {
     let files = fixture_rdbs();
@@ -79,140 +222,15 @@ fn every_fixture_matches_its_truth() {
             }
         };
         versions.insert(summary.rdb_version);
+        checked_keys += rows.len();
         let size = std::fs::metadata(path).unwrap().len();
-        let got: BTreeMap<(u64, String), _> =
-            rows.iter().map(|r| ((r.db, hex(&r.key)), r)).collect();
-        assert_eq!(got.len(), rows.len(), "{name}: duplicate (db, key)");
-        let want = truth(path);
-        let want_map: BTreeMap<(u64, String), &Value> = want
-            .iter()
-            .map(|t| {
-                (
-                    (
-                        t["db"].as_u64().unwrap(),
-                        t["key_hex"].as_str().unwrap().to_string(),
-                    ),
-                    t,
-                )
-            })
-            .collect();
-        for k in want_map.keys().filter(|k| !got.contains_key(*k)) {
-            failures.push(format!("{name}: missing key {k:?}"));
-        }
-        for k in got.keys().filter(|k| !want_map.contains_key(*k)) {
-            failures.push(format!("{name}: extra key {k:?}"));
-        }
-        let mut total_size = 0;
-        for (k, t) in &want_map {
-            let Some(r) = got.get(k) else { continue };
-            checked_keys += 1;
-            let mut err = |what: &str, truth: String, ours: String| {
-                let key = String::from_utf8_lossy(&unhex(&k.1))
-                    .chars()
-                    .take(40)
-                    .collect::<String>();
-                failures.push(format!(
-                    "{name} db{} key {key:?}: {what}: truth {truth}, ours {ours}",
-                    k.0
-                ));
-            };
-            let ttype = t["type"].as_str().unwrap();
-            let tenc = t["encoding"].as_str().unwrap();
-            let rdb_type = t["rdb_type"].as_u64().unwrap();
-            if rdb_type == 7 {
-                if r.key_type != "module" || r.encoding != ttype {
-                    err(
-                        "module type/name",
-                        format!("module/{ttype}"),
-                        format!("{}/{}", r.key_type, r.encoding),
-                    );
-                }
-                if r.member_count != 0 {
-                    err(
-                        "module member_count",
-                        "0".into(),
-                        r.member_count.to_string(),
-                    );
-                }
-            } else {
-                if r.key_type != ttype {
-                    err("type", ttype.into(), r.key_type.clone());
-                }
-                if Some(r.member_count) != t["member_count"].as_u64() {
-                    err(
-                        "member_count",
-                        t["member_count"].to_string(),
-                        r.member_count.to_string(),
-                    );
-                }
-                let expected = match rdb_type {
-                    0 => t["value"]
-                        .as_str()
-                        .map_or("raw", |v| rdb_string_encoding(&unhex(v))),
-                    other => encoding_of_rdb_type(other).unwrap_or("?"),
-                };
-                if r.encoding != expected {
-                    err(
-                        "encoding implied by the RDB",
-                        expected.into(),
-                        r.encoding.clone(),
-                    );
-                }
-                if r.encoding != tenc
-                    && !ENCODING_DIFFERENCES.contains(&(tenc, r.encoding.as_str()))
-                {
-                    err(
-                        "encoding (not an allowed difference)",
-                        tenc.into(),
-                        r.encoding.clone(),
-                    );
-                }
-            }
-            if r.expire_at_ms != t["expire_at_ms"].as_i64() {
-                err(
-                    "expire_at_ms",
-                    t["expire_at_ms"].to_string(),
-                    format!("{:?}", r.expire_at_ms),
-                );
-            }
-            if let Some(idle) = t.get("idle_s") {
-                if r.idle_seconds != idle.as_u64() {
-                    err("idle", idle.to_string(), format!("{:?}", r.idle_seconds));
-                }
-            }
-            if let Some(freq) = t.get("lfu_freq") {
-                if r.freq.map(u64::from) != freq.as_u64() {
-                    err("freq", freq.to_string(), format!("{:?}", r.freq));
-                }
-            }
-            if r.rdb_size < 3 {
-                err(
-                    "rdb_size",
-                    "at least type byte + key + value".into(),
-                    r.rdb_size.to_string(),
-                );
-            }
-            total_size += r.rdb_size;
-        }
-        if total_size > size {
-            failures.push(format!(
-                "{name}: sum of rdb_size {total_size} > file size {size}"
-            ));
-        }
-        // Cluster fixtures with slot info (SLOT_INFO opcode, Valkey slot-info AUX) get slots.
-        let has_slot_info = name.contains("cluster")
-            && summary.rdb_version >= 11
-            && !name.starts_with("redis-7.2")
-            && !name.starts_with("redis-7.0");
-        for r in &rows {
-            if has_slot_info != r.redis_slot.is_some() {
-                failures.push(format!(
-                    "{name}: redis_slot {:?} (slot info in file: {has_slot_info})",
-                    r.redis_slot
-                ));
-                break;
-            }
-        }
+        failures.extend(check_against_truth(
+            &name,
+            &rows,
+            &truth(path),
+            size,
+            summary.rdb_version,
+        ));
     }
     assert!(
         failures.is_empty(),

@@ -3,5 +3,6 @@
 mod cli;
 mod corpus;
 mod damage;
+mod parquet;
 mod public_corpus;
 mod util;

@@ -219,12 +219,14 @@ impl<R: Read> Parser<'_, R> {
                 let n = listpack_entries(self.blob("a listpack")?)? / 3;
                 info(KeyType::Hash, "listpackex", n)
             }
-            other => return Err(self.invalid(
-                at,
-                format!(
+            other => {
+                return Err(self.invalid(
+                    at,
+                    format!(
                     "a value type or opcode this tool knows, not the byte 0x{other:02x} ({other})"
                 ),
-            )),
+                ))
+            }
         })
     }
 

@@ -10,7 +10,7 @@
 //! ```
 //! use anyhow::Result;
 //! use rdbinsight_sink_api::{
-//!     async_trait, register_sink, Committed, InstanceInfo, InstanceStats, InstanceWriter,
+//!     async_trait, register_sink, Aborted, Committed, InstanceInfo, InstanceStats, InstanceWriter,
 //!     RecordBatch, RunInfo, Sink, SinkArgs, SinkConfig,
 //! };
 //!
@@ -57,8 +57,8 @@
 //!         let n = self.rows.load(std::sync::atomic::Ordering::SeqCst);
 //!         Ok(Committed { location: format!("{} {n}", self.label) })
 //!     }
-//!     async fn abort_run(self: Box<Self>) -> Result<()> {
-//!         Ok(())
+//!     async fn abort_run(self: Box<Self>) -> Result<Aborted> {
+//!         Ok(Aborted::default())
 //!     }
 //! }
 //!
@@ -106,7 +106,7 @@ pub mod testing;
 pub use arrow_array::RecordBatch;
 pub use async_trait::async_trait;
 pub use lifecycle::{
-    Committed, InstanceInfo, InstanceStats, InstanceWriter, RunInfo, Sink, SinkConfig,
+    Aborted, Committed, InstanceInfo, InstanceStats, InstanceWriter, RunInfo, Sink, SinkConfig,
 };
 pub use redact::{Redacted, REDACTED};
 pub use registry::{

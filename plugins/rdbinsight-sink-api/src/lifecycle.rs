@@ -66,6 +66,13 @@ impl fmt::Display for Committed {
     }
 }
 
+/// What an aborted run left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Aborted {
+    /// Where partial output was kept for inspection, if anywhere (never visible to readers).
+    pub leftovers: Option<String>,
+}
+
 /// A sink's resolved configuration, built from its command-line flags by the plugin's parse
 /// function.
 ///
@@ -101,7 +108,7 @@ pub trait Sink: Send + Sync {
 
     /// Gives the run up: nothing of it becomes visible. Called after a failure or interrupt,
     /// possibly while some writers were aborted.
-    async fn abort_run(self: Box<Self>) -> Result<()>;
+    async fn abort_run(self: Box<Self>) -> Result<Aborted>;
 }
 
 /// Receives the rows of one instance.

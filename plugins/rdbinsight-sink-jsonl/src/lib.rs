@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use rdbinsight_sink_api::{
-    async_trait, register_sink, Committed, InstanceInfo, InstanceStats, InstanceWriter,
+    async_trait, register_sink, Aborted, Committed, InstanceInfo, InstanceStats, InstanceWriter,
     RecordBatch, RunInfo, Sink, SinkArgs, SinkConfig,
 };
 use serde::Serialize;
@@ -147,12 +147,12 @@ impl Sink for JsonlSink {
         }
     }
 
-    async fn abort_run(self: Box<Self>) -> Result<()> {
+    async fn abort_run(self: Box<Self>) -> Result<Aborted> {
         if let Target::File { tmp, .. } = &self.target {
             std::fs::remove_file(tmp)
                 .with_context(|| format!("jsonl: remove {}", tmp.display()))?;
         }
-        Ok(())
+        Ok(Aborted::default())
     }
 }
 

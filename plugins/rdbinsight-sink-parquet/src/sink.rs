@@ -11,8 +11,8 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rdbinsight_sink_api::{
-    async_trait, record_schema, schema, Committed, InstanceInfo, InstanceStats, InstanceWriter,
-    RecordBatch, RunInfo, Sink, SinkConfig,
+    async_trait, record_schema, schema, Aborted, Committed, InstanceInfo, InstanceStats,
+    InstanceWriter, RecordBatch, RunInfo, Sink, SinkConfig,
 };
 use serde::Serialize;
 use tracing::{info, warn};
@@ -236,13 +236,15 @@ impl Sink for ParquetRun {
         })
     }
 
-    async fn abort_run(self: Box<Self>) -> Result<()> {
+    async fn abort_run(self: Box<Self>) -> Result<Aborted> {
         warn!(
             operation = "abort_run",
             leftovers = %self.ctx.tmp_dir.display(),
             "parquet batch not published; partial files are kept for inspection"
         );
-        Ok(())
+        Ok(Aborted {
+            leftovers: Some(self.ctx.tmp_dir.display().to_string()),
+        })
     }
 }
 
