@@ -9,11 +9,13 @@ use rdbinsight_sink_api::{Registry, RegistryError};
 
 #[cfg(feature = "sink-jsonl")]
 extern crate rdbinsight_sink_jsonl as _;
+#[cfg(feature = "sink-null")]
+extern crate rdbinsight_sink_null as _;
 #[cfg(feature = "sink-parquet")]
 extern crate rdbinsight_sink_parquet as _;
 
 /// The sinks every default build must register (checked by a test).
-pub const DEFAULT_SINKS: [&str; 2] = ["jsonl", "parquet"];
+pub const DEFAULT_SINKS: [&str; 3] = ["jsonl", "null", "parquet"];
 
 /// The registry of every linked sink, built on first use.
 pub fn registry() -> Result<&'static Registry<'static>, RegistryError> {
