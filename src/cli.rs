@@ -5,7 +5,7 @@ use clap::{Arg, ArgAction, Command};
 use rdbinsight_sink_api::Registry;
 
 use crate::commands::{dump, inspect, outputs};
-use crate::source::file::FileArgs;
+use crate::source::SourceArgs;
 
 /// Global flags.
 #[derive(Debug, clap::Args)]
@@ -30,9 +30,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Names of the source subcommands of `dump`.
-pub const SOURCES: [&str; 1] = ["from-file"];
-
 fn with_sinks(source: Command, registry: &Registry<'_>) -> Command {
     source
         .subcommands(registry.iter().map(|p| p.command()))
@@ -43,9 +40,6 @@ fn with_sinks(source: Command, registry: &Registry<'_>) -> Command {
 
 /// The whole command tree.
 pub fn command(registry: &Registry<'_>) -> Command {
-    let from_file = <FileArgs as clap::Args>::augment_args(
-        Command::new("from-file").about("Read RDB files (plain, .gz, .zst, .lz4) or stdin"),
-    );
     let dump = <dump::DumpArgs as clap::Args>::augment_args(
         Command::new("dump")
             .about("Read snapshots and write one row per key to a sink")
@@ -55,7 +49,11 @@ pub fn command(registry: &Registry<'_>) -> Command {
                  Example: rdbinsight dump from-file --path dump.rdb into-parquet --dir out",
             ),
     )
-    .subcommand(with_sinks(from_file, registry))
+    .subcommands(
+        SourceArgs::commands()
+            .into_iter()
+            .map(|c| with_sinks(c, registry)),
+    )
     .subcommand_required(true)
     .subcommand_value_name("SOURCE")
     .subcommand_help_heading("Sources");
@@ -106,7 +104,7 @@ mod tests {
         let reg = registry().unwrap();
         let cmd = command(reg);
         let dump = cmd.find_subcommand("dump").unwrap();
-        for source in SOURCES {
+        for source in crate::source::SOURCE_NAMES {
             let src = dump.find_subcommand(source).unwrap();
             let sinks: Vec<&str> = src.get_subcommands().map(|c| c.get_name()).collect();
             let want: Vec<String> = reg.iter().map(|p| p.subcommand_name()).collect();

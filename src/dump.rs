@@ -14,8 +14,9 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::batch::BatchBuilder;
-use crate::parser::{self, ParseOptions};
+use crate::parser::{self, ParseOptions, RedisSlots};
 use crate::source::InstanceSpec;
+use crate::source::SlotMode;
 
 /// Batches in flight per instance between the parser and the sink.
 const CHANNEL_BATCHES: usize = 4;
@@ -153,6 +154,12 @@ async fn dump_instance(
     let name = spec.name.clone();
     let origin = spec.origin.clone();
     let open = spec.open;
+    let mut options = (*parse).clone();
+    match spec.slots {
+        SlotMode::FromFile => {}
+        SlotMode::Redis => options.redis_slots = RedisSlots::Always,
+        SlotMode::Codis => options.codis_slots = true,
+    }
     let parser = tokio::task::spawn_blocking(move || -> Result<parser::Summary> {
         let reader = open()?;
         let reader = Counting {
@@ -163,7 +170,7 @@ async fn dump_instance(
             tx.blocking_send(b)
                 .map_err(|_| anyhow!("the sink stopped receiving rows"))
         });
-        let summary = parser::parse(reader, &parse, &mut builder)
+        let summary = parser::parse(reader, &options, &mut builder)
             .with_context(|| format!("reading {origin}"))?;
         builder.flush()?;
         Ok(summary)

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::batch::DEFAULT_BATCH_ROWS;
 use crate::dump::{self, DumpPlan};
 use crate::parser::ParseOptions;
-use crate::source::file::FileArgs;
+use crate::source::SourceArgs;
 
 /// Flags of `dump` shared by every source and sink.
 #[derive(Debug, Clone, clap::Args, Serialize)]
@@ -68,7 +68,7 @@ struct PrintedConfig<'a> {
 #[derive(Serialize)]
 struct PrintedSource<'a> {
     name: &'a str,
-    config: &'a FileArgs,
+    config: &'a SourceArgs,
 }
 
 #[derive(Serialize)]
@@ -85,12 +85,9 @@ pub async fn exec(
 ) -> Result<()> {
     let args = DumpArgs::from_arg_matches(matches)?;
     let Some((source_name, source_matches)) = matches.subcommand() else {
-        bail!("dump needs a source (from-file)");
+        bail!("dump needs a source (from-file, from-standalone, from-cluster, from-codis)");
     };
-    let source = match source_name {
-        "from-file" => FileArgs::from_arg_matches(source_matches)?,
-        other => bail!("unknown source {other}"),
-    };
+    let source = SourceArgs::from_matches(source_name, source_matches)?;
     let Some((sink_cmd, sink_matches)) = source_matches.subcommand() else {
         bail!("dump needs a sink (into-<name>, see `rdbinsight outputs`)");
     };
@@ -118,12 +115,12 @@ pub async fn exec(
     config
         .validate()
         .with_context(|| format!("invalid configuration of sink {}", plugin.name))?;
-    let instances = source.instances()?;
+    let (cluster, instances) = source.resolve()?;
     let batch_unix_nanos = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
         .context("the clock is beyond the year 2262")?;
     let plan = DumpPlan {
         run: RunInfo {
-            cluster: source.cluster.clone(),
+            cluster,
             batch_unix_nanos,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
         },

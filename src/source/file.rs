@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::InstanceSpec;
+use super::{InstanceSpec, SlotMode};
 
 /// Flags of `from-file`.
 #[derive(Debug, Clone, clap::Args, Serialize)]
@@ -126,7 +126,12 @@ impl FileArgs {
                 let path = PathBuf::from(p);
                 Box::new(move || open_path(&path))
             };
-            specs.push(InstanceSpec { name, origin, open });
+            specs.push(InstanceSpec {
+                name,
+                origin,
+                slots: SlotMode::FromFile,
+                open,
+            });
         }
         Ok(specs)
     }

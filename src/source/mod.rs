@@ -1,7 +1,13 @@
 //! Sources: where the snapshots of a run come from. Each source yields one byte stream per
 //! instance.
 
+pub mod cluster;
+pub mod codis;
 pub mod file;
+pub mod redis_args;
+pub mod replica;
+pub mod resp;
+pub mod standalone;
 
 use std::io::Read;
 
@@ -13,8 +19,21 @@ pub struct InstanceSpec {
     pub name: String,
     /// Where it comes from, for messages (no credentials).
     pub origin: String,
+    /// Which slot column to fill.
+    pub slots: SlotMode,
     /// Opens the RDB byte stream (called on a blocking thread).
     pub open: Box<dyn FnOnce() -> Result<Box<dyn Read + Send>> + Send>,
+}
+
+/// Which slot column a source fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotMode {
+    /// `redis_slot` only when the snapshot carries slot info.
+    FromFile,
+    /// `redis_slot` for every key (Redis Cluster).
+    Redis,
+    /// `codis_slot` for every key (Codis).
+    Codis,
 }
 
 impl std::fmt::Debug for InstanceSpec {
@@ -23,5 +42,67 @@ impl std::fmt::Debug for InstanceSpec {
             .field("name", &self.name)
             .field("origin", &self.origin)
             .finish_non_exhaustive()
+    }
+}
+
+/// The parsed flags of whichever source was chosen.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum SourceArgs {
+    /// `from-file`
+    File(file::FileArgs),
+    /// `from-standalone`
+    Standalone(standalone::StandaloneArgs),
+    /// `from-cluster`
+    Cluster(cluster::ClusterArgs),
+    /// `from-codis`
+    Codis(codis::CodisArgs),
+}
+
+/// Subcommand names of the sources, in help order.
+pub const SOURCE_NAMES: [&str; 4] = ["from-file", "from-standalone", "from-cluster", "from-codis"];
+
+impl SourceArgs {
+    /// The source subcommands, each with its flags.
+    pub fn commands() -> Vec<clap::Command> {
+        use clap::{Args, Command};
+        vec![
+            file::FileArgs::augment_args(
+                Command::new("from-file").about("Read RDB files (plain, .gz, .zst, .lz4) or stdin"),
+            ),
+            standalone::StandaloneArgs::augment_args(
+                Command::new("from-standalone")
+                    .about("Read a live server's snapshot, as a replica does"),
+            ),
+            cluster::ClusterArgs::augment_args(Command::new("from-cluster").about(
+                "Read one node per shard of a Redis Cluster (replica preferred), with slots",
+            )),
+            codis::CodisArgs::augment_args(
+                Command::new("from-codis")
+                    .about("Read one server per Codis group (from the dashboard), with slots"),
+            ),
+        ]
+    }
+
+    /// Parses the matches of source subcommand `name`.
+    pub fn from_matches(name: &str, m: &clap::ArgMatches) -> Result<Self> {
+        use clap::FromArgMatches;
+        Ok(match name {
+            "from-file" => Self::File(file::FileArgs::from_arg_matches(m)?),
+            "from-standalone" => Self::Standalone(standalone::StandaloneArgs::from_arg_matches(m)?),
+            "from-cluster" => Self::Cluster(cluster::ClusterArgs::from_arg_matches(m)?),
+            "from-codis" => Self::Codis(codis::CodisArgs::from_arg_matches(m)?),
+            other => anyhow::bail!("unknown source {other}"),
+        })
+    }
+
+    /// The cluster name and the instances to read (may talk to the network to discover them).
+    pub fn resolve(&self) -> Result<(String, Vec<InstanceSpec>)> {
+        Ok(match self {
+            Self::File(a) => (a.cluster.clone(), a.instances()?),
+            Self::Standalone(a) => (a.cluster.clone(), a.instances()?),
+            Self::Cluster(a) => (a.cluster.clone(), a.instances()?),
+            Self::Codis(a) => a.instances()?,
+        })
     }
 }

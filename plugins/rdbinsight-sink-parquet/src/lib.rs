@@ -66,4 +66,28 @@ mod tests {
         assert!(!cluster_dir.join(format!("batch={aborted}")).exists());
         assert!(cluster_dir.join(format!("_tmp_batch={aborted}")).exists());
     }
+
+    #[tokio::test]
+    async fn runs_in_the_same_millisecond_get_two_batches() {
+        use rdbinsight_sink_api::RunInfo;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ParquetConfig::new(dir.path());
+        let run = |ns| RunInfo {
+            cluster: "c".into(),
+            batch_unix_nanos: ns,
+            tool_version: "t".into(),
+        };
+        // 1 ns apart: the same millisecond, different batches.
+        let a = cfg.open_run(&run(1_767_225_600_123_000_001)).await.unwrap();
+        let b = cfg.open_run(&run(1_767_225_600_123_000_002)).await.unwrap();
+        let (a, b) = (a.finish_run().await.unwrap(), b.finish_run().await.unwrap());
+        assert_ne!(a.location, b.location);
+        assert!(
+            std::path::Path::new(&a.location).is_dir()
+                && std::path::Path::new(&b.location).is_dir()
+        );
+        // The very same instant cannot silently share a directory.
+        let c = cfg.open_run(&run(1_767_225_600_123_000_001)).await;
+        assert!(c.is_err());
+    }
 }
