@@ -26,7 +26,7 @@ fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> &'a T {
 }
 
 /// Reads one Parquet file into rows (and checks its schema is exactly the record schema).
-fn read_parquet(path: &Path) -> Vec<Row> {
+pub fn read_parquet(path: &Path) -> Vec<Row> {
     let file = std::fs::File::open(path).unwrap();
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()
@@ -51,6 +51,7 @@ fn read_parquet(path: &Path) -> Vec<Row> {
         let idle = col::<Int64Array>(&b, schema::IDLE_SECONDS);
         let freq = col::<Int32Array>(&b, schema::FREQ);
         let slot = col::<Int32Array>(&b, schema::REDIS_SLOT);
+        let codis = col::<Int32Array>(&b, schema::CODIS_SLOT);
         for i in 0..b.num_rows() {
             let opt_i64 = |a: &Int64Array| (!a.is_null(i)).then(|| a.value(i));
             rows.push(Row {
@@ -64,13 +65,14 @@ fn read_parquet(path: &Path) -> Vec<Row> {
                 idle_seconds: opt_i64(idle).map(|v| v as u64),
                 freq: (!freq.is_null(i)).then(|| freq.value(i) as u8),
                 redis_slot: (!slot.is_null(i)).then(|| slot.value(i) as u16),
+                codis_slot: (!codis.is_null(i)).then(|| codis.value(i) as u16),
             });
         }
     }
     rows
 }
 
-fn batch_dirs(cluster_dir: &Path, prefix: &str) -> Vec<PathBuf> {
+pub fn batch_dirs(cluster_dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(cluster_dir) else {
         return Vec::new();
     };

@@ -3,6 +3,8 @@
 mod cli;
 mod corpus;
 mod damage;
+mod live;
 mod parquet;
 mod public_corpus;
+mod redis;
 mod util;

@@ -50,6 +50,7 @@ pub struct Row {
     pub idle_seconds: Option<u64>,
     pub freq: Option<u8>,
     pub redis_slot: Option<u16>,
+    pub codis_slot: Option<u16>,
 }
 
 #[derive(Default)]
@@ -68,6 +69,7 @@ impl Visitor for Collect {
             idle_seconds: r.idle_seconds,
             freq: r.freq,
             redis_slot: r.redis_slot,
+            codis_slot: r.codis_slot,
         });
         Ok(())
     }

@@ -47,6 +47,8 @@ pub struct Node {
     pub primary_id: Option<String>,
     /// Whether it is reachable and not failing.
     pub healthy: bool,
+    /// Whether it reports itself fully online (not loading).
+    pub online: bool,
     /// Whether it serves slots (primaries).
     pub has_slots: bool,
     /// Replication offset when known (higher is fresher).
@@ -79,6 +81,7 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<Node> {
             primary,
             primary_id: (f[3] != "-").then(|| f[3].to_string()),
             healthy: !bad && f[7] == "connected" && !addr.starts_with(':'),
+            online: !bad,
             has_slots: f.len() > 8,
             offset: 0,
         });
@@ -134,7 +137,10 @@ pub fn parse_cluster_shards(reply: &Reply) -> Result<Vec<Node>> {
                 addr: format!("{host}:{port}"),
                 primary,
                 primary_id: if primary { None } else { primary_id.clone() },
-                healthy: text("health") == "online" && port > 0,
+                // `loading` is also what a replica of a primary without writes reports
+                // (offset 0); it is readable, just ranked after `online` ones.
+                healthy: matches!(text("health").as_str(), "online" | "loading") && port > 0,
+                online: text("health") == "online",
                 has_slots: primary && has_slots,
                 offset: match n.get("replication-offset") {
                     Some(Reply::Integer(o)) => *o,
@@ -146,9 +152,9 @@ pub fn parse_cluster_shards(reply: &Reply) -> Result<Vec<Node>> {
     Ok(nodes)
 }
 
-/// For every primary that serves slots: the node to read (freshest healthy replica, else the
-/// primary unless `require_replica`).
-pub fn choose_nodes(nodes: &[Node], require_replica: bool) -> Result<Vec<Node>> {
+/// For every primary that serves slots: the nodes to try, in order (healthy replicas, online
+/// and freshest first, then the primary unless `require_replica`).
+pub fn choose_nodes(nodes: &[Node], require_replica: bool) -> Result<Vec<Vec<Node>>> {
     let mut chosen = Vec::new();
     let mut primaries: Vec<&Node> = nodes.iter().filter(|n| n.primary && n.has_slots).collect();
     primaries.sort_by(|a, b| a.addr.cmp(&b.addr));
@@ -160,14 +166,21 @@ pub fn choose_nodes(nodes: &[Node], require_replica: bool) -> Result<Vec<Node>> 
             .iter()
             .filter(|n| !n.primary && n.healthy && n.primary_id.as_deref() == Some(p.id.as_str()))
             .collect();
-        replicas.sort_by(|a, b| b.offset.cmp(&a.offset).then_with(|| a.addr.cmp(&b.addr)));
-        match (replicas.first(), p.healthy && !require_replica) {
-            (Some(r), _) => chosen.push((*r).clone()),
-            (None, true) => {
+        replicas.sort_by(|a, b| {
+            (b.online, b.offset)
+                .cmp(&(a.online, a.offset))
+                .then_with(|| a.addr.cmp(&b.addr))
+        });
+        let mut candidates: Vec<Node> = replicas.into_iter().cloned().collect();
+        if p.healthy && !require_replica {
+            if candidates.is_empty() {
                 warn!(operation = "discover", primary = %p.addr, "no healthy replica; reading the primary");
-                chosen.push(p.clone());
             }
-            (None, false) => bail!(
+            candidates.push(p.clone());
+        }
+        match candidates.is_empty() {
+            false => chosen.push(candidates),
+            true => bail!(
                 "shard of primary {} has no healthy replica{}",
                 p.addr,
                 if require_replica {
@@ -181,18 +194,30 @@ pub fn choose_nodes(nodes: &[Node], require_replica: bool) -> Result<Vec<Node>> 
     Ok(chosen)
 }
 
+/// Adds what `CLUSTER SHARDS` knows (health, replication offset) to the `CLUSTER NODES`
+/// topology. NODES is the authority on who replicates whom: in 7.0, SHARDS can list a fresh
+/// replica in a shard of its own until its shard id has spread.
+pub fn enrich_with_shards(nodes: &mut [Node], shards: &[Node]) {
+    for n in nodes.iter_mut() {
+        if let Some(s) = shards.iter().find(|s| s.id == n.id) {
+            n.healthy &= s.healthy;
+            n.online = s.online;
+            n.offset = s.offset;
+        }
+    }
+}
+
 fn discover(connect: &RedisConnect, seeds: &[String]) -> Result<Vec<Node>> {
     let mut errors = Vec::new();
     for seed in seeds {
         let result = (|| -> Result<Vec<Node>> {
             let mut conn = connect.open(seed)?;
+            let mut nodes = parse_cluster_nodes(&conn.call(&[b"CLUSTER", b"NODES"])?.text()?);
             match conn.call(&[b"CLUSTER", b"SHARDS"])? {
-                Reply::Error(_) => {
-                    let text = conn.call(&[b"CLUSTER", b"NODES"])?.text()?;
-                    Ok(parse_cluster_nodes(&text))
-                }
-                reply => parse_cluster_shards(&reply),
+                Reply::Error(_) => {}
+                reply => enrich_with_shards(&mut nodes, &parse_cluster_shards(&reply)?),
             }
+            Ok(nodes)
         })();
         match result {
             Ok(nodes) if !nodes.is_empty() => return Ok(nodes),
@@ -202,6 +227,27 @@ fn discover(connect: &RedisConnect, seeds: &[String]) -> Result<Vec<Node>> {
     }
     bail!(
         "no seed node gave the cluster topology: {}",
+        errors.join("; ")
+    )
+}
+
+/// Fetches from the first candidate that answers.
+fn fetch_first(
+    connect: &RedisConnect,
+    candidates: &[Node],
+) -> Result<Box<dyn std::io::Read + Send>> {
+    let mut errors = Vec::new();
+    for n in candidates {
+        match fetch_rdb(connect, &n.addr) {
+            Ok(r) => return Ok(r),
+            Err(e) => {
+                warn!(operation = "transfer", addr = %n.addr, error = %format!("{e:#}"), "node did not serve a snapshot; trying the next");
+                errors.push(format!("{e:#}"));
+            }
+        }
+    }
+    bail!(
+        "no node of the shard served a snapshot: {}",
         errors.join("; ")
     )
 }
@@ -220,14 +266,15 @@ impl ClusterArgs {
         );
         Ok(chosen
             .into_iter()
-            .map(|n| {
+            .map(|candidates| {
                 let connect = connect.clone();
-                let addr = n.addr.clone();
+                // The instance is named after the first choice; a fallback is logged.
+                let first = candidates[0].addr.clone();
                 InstanceSpec {
-                    name: n.addr.clone(),
-                    origin: format!("redis://{}", n.addr),
+                    name: first.clone(),
+                    origin: format!("redis://{first}"),
                     slots: SlotMode::Redis,
-                    open: Box::new(move || fetch_rdb(&connect, &addr)),
+                    open: Box::new(move || fetch_first(&connect, &candidates)),
                 }
             })
             .collect())
@@ -252,14 +299,18 @@ c9 127.0.0.1:7009@17009 master - 0 0 9 connected
     fn replicas_preferred_failed_nodes_skipped() {
         let nodes = parse_cluster_nodes(NODES);
         assert_eq!(nodes.len(), 7);
-        let chosen: Vec<String> = choose_nodes(&nodes, false)
+        let chosen: Vec<Vec<String>> = choose_nodes(&nodes, false)
             .unwrap()
             .into_iter()
-            .map(|n| n.addr)
+            .map(|c| c.into_iter().map(|n| n.addr).collect())
             .collect();
         assert_eq!(
             chosen,
-            ["127.0.0.1:7003", "127.0.0.1:7001", "127.0.0.1:7005"]
+            [
+                vec!["127.0.0.1:7003", "127.0.0.1:7000"],
+                vec!["127.0.0.1:7001"],
+                vec!["127.0.0.1:7005"]
+            ]
         );
         let err = choose_nodes(&nodes, true).unwrap_err().to_string();
         assert!(
