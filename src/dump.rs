@@ -33,6 +33,61 @@ pub struct DumpPlan {
     pub batch_rows: usize,
     /// Instances read at once.
     pub concurrency: usize,
+    /// Becomes `true` when the user asks the run to stop (Ctrl-C, SIGTERM).
+    pub interrupt: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+/// The run was stopped by a signal.
+#[derive(Debug, Clone, Copy)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Resolves when the interrupt flag turns true (never, without a receiver).
+async fn wait_for(rx: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match rx {
+        Some(rx) => {
+            if rx.wait_for(|v| *v).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Watches Ctrl-C and SIGTERM: the first sets the flag (the run aborts its sinks), a second
+/// exits at once with code 130.
+pub fn watch_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(operation = "signals", error = %e, "cannot watch SIGTERM");
+                    return;
+                }
+            };
+        for round in 0..2 {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if round == 0 {
+                eprintln!("interrupted: stopping every instance and aborting the sink (again to quit at once)");
+                let _ = tx.send(true);
+            } else {
+                std::process::exit(crate::EXIT_INTERRUPTED);
+            }
+        }
+    });
+    rx
 }
 
 /// What a finished dump did.
@@ -76,7 +131,17 @@ pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome>
     }
     let mut done = Vec::new();
     let mut failure: Option<anyhow::Error> = None;
-    while let Some(joined) = tasks.join_next().await {
+    let mut interrupt = plan.interrupt;
+    loop {
+        let joined = tokio::select! {
+            joined = tasks.join_next() => joined,
+            _ = wait_for(&mut interrupt), if failure.is_none() => {
+                tasks.abort_all();
+                failure = Some(anyhow::Error::new(Interrupted));
+                continue;
+            }
+        };
+        let Some(joined) = joined else { break };
         match joined
             .map_err(|e| anyhow!("instance task failed: {e}"))
             .and_then(|r| r)

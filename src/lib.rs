@@ -24,6 +24,8 @@ use anyhow::Result;
 pub const EXIT_ERROR: i32 = 1;
 /// Exit code of a usage error (clap's own).
 pub const EXIT_USAGE: i32 = 2;
+/// Exit code after Ctrl-C or SIGTERM.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Runs the command line `args`; returns the process exit code.
 pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
@@ -57,6 +59,10 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) if e.chain().any(|c| c.is::<dump::Interrupted>()) => {
+            eprintln!("error: {e:#}");
+            EXIT_INTERRUPTED
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             EXIT_ERROR
@@ -85,7 +91,10 @@ fn dispatch(
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(commands::dump::exec(m, registry, out))
+            let result = rt.block_on(commands::dump::exec(m, registry, out));
+            // A parser thread may still block on a source that never ends (interrupt).
+            rt.shutdown_background();
+            result
         }
         Some(("outputs", m)) => commands::outputs::exec(m, global.verbose > 0, registry, out),
         Some(("inspect", m)) => commands::inspect::exec(m, out),

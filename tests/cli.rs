@@ -131,3 +131,53 @@ fn usage_errors_exit_2_and_parse_errors_exit_1() {
     );
     assert!(err.contains("published nothing"), "{err}");
 }
+
+#[test]
+fn sigint_aborts_the_run_and_exits_130() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args([
+            "dump",
+            "from-file",
+            "--path",
+            "-",
+            "--cluster",
+            "c",
+            "into-parquet",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The start of a valid RDB, then nothing: the dump waits for more input.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"REDIS0009\xfe\x00\x00\x01k\x01v").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(130));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("interrupted") && err.contains("published nothing"),
+        "{err}"
+    );
+    let cluster = dir.path().join("cluster=c");
+    let published = std::fs::read_dir(&cluster).unwrap().filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("batch=")
+    });
+    assert_eq!(published.count(), 0);
+}

@@ -132,6 +132,7 @@ pub async fn exec(
         },
         batch_rows: args.batch_rows,
         concurrency: args.concurrency(),
+        interrupt: Some(dump::watch_signals()),
     };
     let outcome = dump::run(plan, config.as_ref()).await?;
     let rows: u64 = outcome.instances.iter().map(|(_, s)| s.rows).sum();
