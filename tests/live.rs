@@ -610,3 +610,86 @@ fn compressed_files_concurrently_match_the_plain_result() {
         assert_eq!(sorted(rows), sorted(want), "{file}");
     }
 }
+
+#[test]
+fn the_password_appears_nowhere() {
+    let password = "S3cr3t-Pa55word-xyz";
+    let server = Server::start(Some(password), &[]);
+    server.pipeline(&mixed_dataset(100));
+    let out = tempfile::tempdir().unwrap();
+    let mut seen = Vec::new();
+    for args in [
+        vec!["-vvv", "dump", "from-standalone", "--password", password],
+        vec![
+            "-vvv",
+            "--log-format",
+            "json",
+            "dump",
+            "from-standalone",
+            "--password",
+            password,
+        ],
+        vec![
+            "dump",
+            "--print-config",
+            "from-standalone",
+            "--password",
+            password,
+        ],
+        vec![
+            "-vv",
+            "dump",
+            "from-standalone",
+            "--username",
+            "nobody",
+            "--password",
+            password,
+        ],
+    ] {
+        let o = bin()
+            .args(&args)
+            .args([
+                "--addr",
+                &server.addr(),
+                "--cluster",
+                "sec",
+                "into-parquet",
+                "--dir",
+            ])
+            .arg(out.path())
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        seen.push(String::from_utf8_lossy(&o.stdout).into_owned());
+        seen.push(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    // The wrong-user run failed: its error is in the collected output too.
+    assert!(seen.iter().any(|s| s.contains("authentication failed")));
+    assert!(seen.iter().any(|s| s.contains("\"password\": \"***\"")));
+    for s in &seen {
+        assert!(!s.contains(password), "password leaked: {s}");
+    }
+    for entry in walk(out.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "password in {}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
+}

@@ -329,3 +329,64 @@ fn concurrent_dumps_get_their_own_batches() {
         2
     );
 }
+
+#[test]
+fn hostile_instance_and_cluster_names_stay_inside_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let rdb = fixtures_dir().join("redis-7.0.15-empty.rdb");
+    for (cluster, instance) in [
+        ("../../c", "../../etc/x"),
+        ("a/b", "/abs/path:6379"),
+        ("..", ".."),
+        ("x", "with\nnewline and \u{7f}"),
+    ] {
+        run_ok(
+            bin()
+                .args([
+                    "dump",
+                    "from-file",
+                    "--cluster",
+                    cluster,
+                    "--instance",
+                    instance,
+                    "--path",
+                ])
+                .arg(&rdb)
+                .args(["into-parquet", "--dir"])
+                .arg(&out),
+        );
+    }
+    // Nothing was written outside `out`, and every file is two directories below it.
+    let mut outside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    outside.sort();
+    assert_eq!(outside, vec![std::ffi::OsString::from("out")]);
+    for cluster_dir in std::fs::read_dir(&out).unwrap() {
+        let cluster_dir = cluster_dir.unwrap().path();
+        assert!(cluster_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("cluster="));
+        for batch in std::fs::read_dir(&cluster_dir).unwrap() {
+            let batch = batch.unwrap().path();
+            assert!(
+                batch
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("batch="),
+                "{}",
+                batch.display()
+            );
+            for f in std::fs::read_dir(&batch).unwrap() {
+                let name = f.unwrap().file_name().to_string_lossy().into_owned();
+                assert!(!name.starts_with('.') || name == "_manifest.json", "{name}");
+                assert!(!name.contains('/') && !name.contains('\n'), "{name:?}");
+            }
+        }
+    }
+}
