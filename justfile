@@ -26,9 +26,9 @@ bench SCALE="0.1":
     cargo build --release
     python3 benches/bench.py --scale {{SCALE}}
 
-# Dump a fixture into Parquet under ./out and show where it went
+# The main job on a fixture: Parquet + HTML report under ./rdbinsight-out, summary printed
 demo:
-    cargo run --release -- dump from-file --path tests/fixtures/redis-7.4.1-all.rdb --cluster demo into-parquet --dir out
+    cargo run --release -- analyze tests/fixtures/redis-7.4.1-all.rdb
 
 # Show an RDB file's header, AUX fields and key counts
 inspect FILE:

@@ -57,6 +57,11 @@ pub fn command(registry: &Registry<'_>) -> Command {
     .subcommand_required(true)
     .subcommand_value_name("SOURCE")
     .subcommand_help_heading("Sources");
+    let analyze = <crate::commands::analyze::AnalyzeArgs as clap::Args>::augment_args(
+        Command::new("analyze").about(
+            "One shot: dump RDB files into Parquet and write the HTML report, then summarise",
+        ),
+    );
     let outputs = <outputs::OutputsArgs as clap::Args>::augment_args(
         Command::new("outputs").about("List the registered output sinks"),
     );
@@ -82,7 +87,9 @@ pub fn command(registry: &Registry<'_>) -> Command {
             .about("Turn Redis/Valkey RDB snapshots into one row of metadata per key")
             .subcommand_required(true)
             .arg_required_else_help(true)
+            .subcommand(analyze)
             .subcommand(dump)
+            .subcommand(crate::commands::report::command())
             .subcommand(outputs)
             .subcommand(inspect)
             .subcommand(misc),

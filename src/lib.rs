@@ -12,6 +12,7 @@ pub mod commands;
 pub mod dump;
 pub mod logging;
 pub mod parser;
+pub mod report;
 pub mod sinks;
 pub mod slot;
 pub mod source;
@@ -96,6 +97,15 @@ fn dispatch(
             rt.shutdown_background();
             result
         }
+        Some(("analyze", m)) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let result = rt.block_on(commands::analyze::exec(m, out));
+            rt.shutdown_background();
+            result
+        }
+        Some(("report", m)) => commands::report::exec(m, out),
         Some(("outputs", m)) => commands::outputs::exec(m, global.verbose > 0, registry, out),
         Some(("inspect", m)) => commands::inspect::exec(m, out),
         Some(("misc", m)) => commands::misc::exec(m, cli::command(registry), out),

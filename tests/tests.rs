@@ -7,4 +7,5 @@ mod live;
 mod parquet;
 mod public_corpus;
 mod redis;
+mod report;
 mod util;

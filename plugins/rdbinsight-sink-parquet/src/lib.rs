@@ -12,6 +12,7 @@
 
 mod config;
 pub mod path;
+pub mod reader;
 mod sink;
 mod sort;
 

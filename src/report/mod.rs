@@ -1,0 +1,79 @@
+//! The offline HTML report: one pass over a batch's rows ([`aggregate`]), a bounded key-prefix
+//! tree ([`prefix`]), rendered into one self-contained HTML file (scripts and styles inlined,
+//! no network request).
+
+pub mod aggregate;
+pub mod prefix;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+pub use aggregate::{Aggregator, Report};
+
+const TEMPLATE: &str = include_str!("assets/report.html");
+const CSS: &str = include_str!("assets/report.css");
+const JS: &str = include_str!("assets/report.js");
+
+/// JSON that is safe inside a `<script>` element.
+fn script_safe_json(report: &Report) -> Result<String> {
+    let json = serde_json::to_string(report)?;
+    Ok(json
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026"))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The report as one HTML document.
+pub fn render(report: &Report) -> Result<String> {
+    let data = script_safe_json(report)?;
+    Ok(TEMPLATE
+        .replace("{{TITLE}}", &html_escape(&report.cluster))
+        .replace("{{CSS}}", CSS)
+        .replace("{{JS}}", JS)
+        .replace("{{DATA}}", &data))
+}
+
+/// Writes the report atomically (temporary file, then rename).
+pub fn write(report: &Report, path: &Path) -> Result<()> {
+    let html = render(report)?;
+    let tmp = path.with_extension("html.tmp");
+    std::fs::write(&tmp, html).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+/// A few lines for the terminal: totals, biggest prefixes, biggest keys.
+pub fn summary(report: &Report) -> String {
+    let mut s = format!(
+        "{} keys, {} bytes in the RDB, {} instance(s), {} db(s)\n",
+        report.total.keys,
+        report.total.bytes,
+        report.by_instance.len(),
+        report.by_db.len()
+    );
+    s.push_str("biggest prefixes:\n");
+    for c in report.prefixes.children.iter().take(3) {
+        s.push_str(&format!(
+            "  {:<40} {:>10} keys {:>14} bytes\n",
+            c.name, c.keys, c.bytes
+        ));
+    }
+    s.push_str("biggest keys:\n");
+    for k in report.top_by_size.iter().take(4) {
+        let key: String = k.key.chars().take(40).collect();
+        s.push_str(&format!(
+            "  {key:<40} {:<6} {:>14} bytes\n",
+            k.key_type, k.rdb_size
+        ));
+    }
+    s
+}

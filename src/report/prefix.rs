@@ -1,0 +1,176 @@
+//! Key-prefix tree for the flame graph, in bounded memory: keys are split after delimiters,
+//! id-like segments (numbers, long hex, UUIDs) are folded into `*`, depth is capped, and each
+//! node keeps at most [`MAX_CHILDREN`] children (the rest go to an `(other)` child).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+/// Most children per node before the rest are folded into `(other)`.
+pub const MAX_CHILDREN: usize = 200;
+/// Deepest level kept.
+pub const MAX_DEPTH: usize = 6;
+/// Name of the folded child.
+pub const OTHER: &str = "(other)";
+
+/// One node: the prefix segment and the totals of keys under it.
+#[derive(Debug, Default, Serialize)]
+pub struct Node {
+    /// Segment text (delimiter included).
+    pub name: String,
+    /// Keys under this prefix.
+    pub keys: u64,
+    /// Sum of rdb_size under this prefix.
+    pub bytes: u64,
+    /// Children, largest first once finished.
+    pub children: Vec<Node>,
+    #[serde(skip)]
+    index: HashMap<String, usize>,
+}
+
+impl Node {
+    fn child(&mut self, name: &str) -> &mut Node {
+        let idx = match self.index.get(name) {
+            Some(&i) => i,
+            None => {
+                let name = if self.children.len() >= MAX_CHILDREN {
+                    OTHER
+                } else {
+                    name
+                };
+                match self.index.get(name) {
+                    Some(&i) => i,
+                    None => {
+                        self.children.push(Node {
+                            name: name.to_string(),
+                            ..Node::default()
+                        });
+                        self.index.insert(name.to_string(), self.children.len() - 1);
+                        self.children.len() - 1
+                    }
+                }
+            }
+        };
+        &mut self.children[idx]
+    }
+
+    /// Sorts children by size and drops lookup tables (call once, at the end).
+    pub fn finish(&mut self) {
+        self.index = HashMap::new();
+        self.children
+            .sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+        for c in &mut self.children {
+            c.finish();
+        }
+    }
+
+    /// Number of nodes in the tree.
+    pub fn count(&self) -> usize {
+        1 + self.children.iter().map(Node::count).sum::<usize>()
+    }
+}
+
+fn is_id_like(seg: &str) -> bool {
+    let core = seg.trim_end_matches(|c: char| DEFAULT_DELIMITERS.contains(c));
+    if core.is_empty() {
+        return false;
+    }
+    let digits = core.bytes().all(|b| b.is_ascii_digit());
+    let hex = core.len() >= 8 && core.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    digits || hex
+}
+
+/// Delimiters keys are split after, unless configured otherwise.
+pub const DEFAULT_DELIMITERS: &str = ":/.|-_";
+
+/// Builds the tree.
+pub struct PrefixTree {
+    root: Node,
+    delimiters: Vec<char>,
+}
+
+impl PrefixTree {
+    /// A tree splitting after any of `delimiters`.
+    pub fn new(delimiters: &str) -> Self {
+        Self {
+            root: Node {
+                name: "(all)".into(),
+                ..Node::default()
+            },
+            delimiters: delimiters.chars().collect(),
+        }
+    }
+
+    /// Adds one key.
+    pub fn add(&mut self, key: &[u8], bytes: u64) {
+        let text = String::from_utf8_lossy(key);
+        let mut node = &mut self.root;
+        node.keys += 1;
+        node.bytes += bytes;
+        let mut rest: &str = &text;
+        for depth in 0..MAX_DEPTH {
+            if rest.is_empty() {
+                break;
+            }
+            let cut = rest
+                .char_indices()
+                .find(|(_, c)| self.delimiters.contains(c))
+                .map(|(i, c)| i + c.len_utf8())
+                .unwrap_or(rest.len());
+            // No delimiter at the top: group by the first byte-level characters instead.
+            let cut = if depth == 0 && cut == rest.len() && rest.len() > 4 {
+                rest.char_indices()
+                    .nth(3)
+                    .map(|(i, _)| i)
+                    .unwrap_or(rest.len())
+            } else {
+                cut
+            };
+            let (seg, tail) = rest.split_at(cut);
+            let name = if is_id_like(seg) {
+                let delim: String = seg
+                    .chars()
+                    .rev()
+                    .take_while(|c| self.delimiters.contains(c))
+                    .collect();
+                format!("*{delim}")
+            } else {
+                seg.chars().take(64).collect()
+            };
+            node = node.child(&name);
+            node.keys += 1;
+            node.bytes += bytes;
+            rest = tail;
+        }
+    }
+
+    /// The finished tree.
+    pub fn finish(mut self) -> Node {
+        self.root.finish();
+        self.root
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_folded_and_children_capped() {
+        let mut t = PrefixTree::new(DEFAULT_DELIMITERS);
+        for i in 0..1000 {
+            t.add(format!("user:{i}:profile").as_bytes(), 10);
+        }
+        for i in 0..500 {
+            t.add(format!("tag{i}:x").as_bytes(), 1);
+        }
+        let root = t.finish();
+        assert_eq!(root.keys, 1500);
+        let user = &root.children[0];
+        assert_eq!((user.name.as_str(), user.keys), ("user:", 1000));
+        assert_eq!(user.children[0].name, "*:");
+        assert_eq!(user.children[0].children[0].name, "profile");
+        assert!(root.children.len() <= MAX_CHILDREN + 1);
+        assert!(root.children.iter().any(|c| c.name == OTHER));
+    }
+}
