@@ -34,9 +34,15 @@ demo:
 inspect FILE:
     cargo run --release -- inspect {{FILE}}
 
-# Fuzz the RDB parser for SECONDS (default 600), seeded with the fixtures; needs cargo-fuzz
+# Fuzz the RDB parser for SECONDS (default 600), seeded with the fixtures (installs cargo-fuzz)
 fuzz SECONDS="600":
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     mkdir -p fuzz/corpus/parse
     cp -n tests/fixtures/*.rdb fuzz/corpus/parse/ 2>/dev/null || true
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run parse corpus/parse -- -max_total_time={{SECONDS}} -rss_limit_mb=1024 -max_len=1048576
+
+# Fuzz the diskless replication framing for SECONDS (default 600) (installs cargo-fuzz)
+fuzz-repl SECONDS="600":
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    mkdir -p fuzz/corpus/repl_framing
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run repl_framing corpus/repl_framing -- -max_total_time={{SECONDS}}

@@ -96,6 +96,12 @@ def main():
     results.append(("rdbinsight -> sorted zstd Parquet", t, r, rows_of(out)))
     dump_t = t
 
+    # Report from the Parquet batch just written (the last run's).
+    html = os.path.join(outdir, "report.html")
+    report_t, report_r, _ = median_run([BIN, "-q", "report", "from-parquet", "--dir", outdir, "--cluster", "default",
+                                        "-o", html], args.runs)
+    results.append(("rdbinsight report from Parquet", report_t, report_r, rows))
+
     # Two instances: the same file under two names, concurrently vs one after the other.
     pair = tempfile.mkdtemp(prefix="rdbinsight-bench-pair-")
     a, b = os.path.join(pair, "a.rdb"), os.path.join(pair, "b.rdb")
@@ -123,6 +129,7 @@ def main():
     if check:
         print("parse-only speed-up over redis-check-rdb: %.2fx" % (results[0][1] / parse_t))
     print("Parquet dump / parse-only time: %.2fx" % (dump_t / parse_t))
+    print("report / Parquet dump time: %.0f%%" % (100 * report_t / dump_t))
     print("2 instances concurrently / one after the other: %.2fx" % (t2 / t1))
 
 

@@ -86,6 +86,39 @@ fn standalone_disk_and_diskless_with_password_and_acl_user() {
 }
 
 #[test]
+fn spooled_snapshot_equals_the_streamed_one() {
+    let server = Server::start(None, &[]);
+    server.pipeline(&mixed_dataset(2_000));
+    let (_, want) = parse_file(&server.save()).unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = run_ok(
+        bin()
+            .args([
+                "-v",
+                "dump",
+                "from-standalone",
+                "--addr",
+                &server.addr(),
+                "--cluster",
+                "sp",
+                "--spool-dir",
+            ])
+            .arg(spool.path())
+            .args(["into-parquet", "--dir"])
+            .arg(out.path()),
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("snapshot spooled"));
+    let got = published_rows(out.path(), "sp");
+    assert_eq!(sorted(got[0].1.clone()), sorted(want));
+    assert_eq!(
+        std::fs::read_dir(spool.path()).unwrap().count(),
+        0,
+        "the spool file is gone"
+    );
+}
+
+#[test]
 fn wrong_password_is_a_clear_error_without_the_password() {
     let server = Server::start(Some("right"), &[]);
     let out = tempfile::tempdir().unwrap();

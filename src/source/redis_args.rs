@@ -26,6 +26,10 @@ pub struct RedisConnArgs {
     /// Longest silence, in seconds, while talking to a server or waiting for its snapshot.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub timeout: u64,
+    /// Save each transferred snapshot to an unnamed file in this directory first, then parse
+    /// it: the server's output buffer is released at network speed even when the sink is slow.
+    #[arg(long, value_name = "DIR", env = "RDBINSIGHT_SPOOL_DIR")]
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 fn redact<S: Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -52,6 +56,7 @@ impl RedisConnArgs {
             password,
             connect_timeout: Duration::from_secs(self.connect_timeout.max(1)),
             io_timeout: Duration::from_secs(self.timeout.max(1)),
+            spool_dir: self.spool_dir.clone(),
         })
     }
 }

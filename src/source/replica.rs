@@ -22,6 +22,8 @@ pub struct RedisConnect {
     pub connect_timeout: Duration,
     /// Longest silence while talking to the server and while waiting for the snapshot.
     pub io_timeout: Duration,
+    /// Where to save snapshots before parsing them, if anywhere.
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 impl RedisConnect {
@@ -38,8 +40,25 @@ impl RedisConnect {
 /// Length of the diskless end-of-payload mark.
 const EOF_MARK_LEN: usize = 40;
 
-/// Starts a full resynchronisation and returns the RDB payload as a byte stream.
+/// Starts a full resynchronisation and returns the RDB payload as a byte stream (from a spool
+/// file, once the whole payload arrived, when `spool_dir` is set).
 pub fn fetch_rdb(connect: &RedisConnect, addr: &str) -> Result<Box<dyn Read + Send>> {
+    let stream = fetch_stream(connect, addr)?;
+    let Some(dir) = &connect.spool_dir else {
+        return Ok(stream);
+    };
+    let mut file = tempfile::tempfile_in(dir)
+        .with_context(|| format!("cannot create a spool file in {}", dir.display()))?;
+    let mut stream = stream;
+    let bytes = io::copy(&mut stream, &mut file)
+        .with_context(|| format!("{addr}: spooling the snapshot to {}", dir.display()))?;
+    info!(operation = "spool", addr, bytes, dir = %dir.display(), "snapshot spooled; parsing it");
+    use std::io::Seek;
+    file.rewind()?;
+    Ok(Box::new(io::BufReader::with_capacity(1 << 20, file)))
+}
+
+fn fetch_stream(connect: &RedisConnect, addr: &str) -> Result<Box<dyn Read + Send>> {
     let mut conn = connect.open(addr)?;
     if let Reply::Error(e) = conn.call(&[b"REPLCONF", b"capa", b"eof"])? {
         debug!(operation = "handshake", addr, error = %e, "server does not know REPLCONF capa eof")
