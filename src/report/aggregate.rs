@@ -34,6 +34,14 @@ impl Tally {
     }
 }
 
+/// Adds to `map[key]`, allocating the key only the first time it is seen.
+fn bump(map: &mut BTreeMap<String, Tally>, key: &str, bytes: u64) {
+    match map.get_mut(key) {
+        Some(t) => t.add(bytes),
+        None => map.entry(key.to_string()).or_default().add(bytes),
+    }
+}
+
 /// One big key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct BigKey {
@@ -102,6 +110,8 @@ pub struct Aggregator {
     tree: PrefixTree,
     by_size: BinaryHeap<Reverse<BigKey>>,
     by_members: BinaryHeap<Reverse<BigKey>>,
+    /// (type, encoding) tallies: few distinct pairs, scanned linearly.
+    encodings: Vec<((String, String), Tally)>,
 }
 
 fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
@@ -207,6 +217,7 @@ impl Aggregator {
             tree: PrefixTree::new(delimiters),
             by_size: BinaryHeap::new(),
             by_members: BinaryHeap::new(),
+            encodings: Vec::new(),
         }
     }
 
@@ -231,35 +242,29 @@ impl Aggregator {
             let batch_ms = batch.value(i) / 1_000_000;
             let bytes = size.value(i).max(0) as u64;
             r.total.add(bytes);
-            r.by_type
-                .entry(ty.value(i).to_string())
-                .or_default()
-                .add(bytes);
-            r.by_encoding
-                .entry(format!("{}/{}", ty.value(i), enc.value(i)))
-                .or_default()
-                .add(bytes);
+            bump(&mut r.by_type, ty.value(i), bytes);
+            let (t, e) = (ty.value(i), enc.value(i));
+            match self
+                .encodings
+                .iter_mut()
+                .find(|(k, _)| k.0 == t && k.1 == e)
+            {
+                Some((_, tally)) => tally.add(bytes),
+                None => {
+                    let mut tally = Tally::default();
+                    tally.add(bytes);
+                    self.encodings.push(((t.to_string(), e.to_string()), tally));
+                }
+            }
             r.by_db.entry(db.value(i)).or_default().add(bytes);
-            r.by_instance
-                .entry(instance.value(i).to_string())
-                .or_default()
-                .add(bytes);
+            bump(&mut r.by_instance, instance.value(i), bytes);
             let exp = (!expire.is_null(i)).then(|| expire.value(i));
-            r.ttl
-                .entry(ttl_bucket(exp, batch_ms).to_string())
-                .or_default()
-                .add(bytes);
+            bump(&mut r.ttl, ttl_bucket(exp, batch_ms), bytes);
             if !idle.is_null(i) {
-                r.idle
-                    .entry(idle_bucket(idle.value(i)).to_string())
-                    .or_default()
-                    .add(bytes);
+                bump(&mut r.idle, idle_bucket(idle.value(i)), bytes);
             }
             if !freq.is_null(i) {
-                r.freq
-                    .entry(freq_bucket(freq.value(i)).to_string())
-                    .or_default()
-                    .add(bytes);
+                bump(&mut r.freq, freq_bucket(freq.value(i)), bytes);
             }
             if !slot.is_null(i) {
                 r.redis_slots.entry(slot.value(i)).or_default().add(bytes);
@@ -296,6 +301,11 @@ impl Aggregator {
             v.sort_by(|a, b| b.rank.cmp(&a.rank).then_with(|| a.key.cmp(&b.key)));
             v
         };
+        self.report.by_encoding = self
+            .encodings
+            .into_iter()
+            .map(|((t, e), tally)| (format!("{t}/{e}"), tally))
+            .collect();
         self.report.top_by_size = sorted(self.by_size);
         self.report.top_by_members = sorted(self.by_members);
         self.report.prefixes = self.tree.finish();

@@ -3,6 +3,30 @@
 //! node keeps at most [`MAX_CHILDREN`] children (the rest go to an `(other)` child).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: child lookups hash short segment strings millions of times.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf29ce484222325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastMap = HashMap<String, usize, BuildHasherDefault<Fnv>>;
 
 use serde::Serialize;
 
@@ -25,7 +49,7 @@ pub struct Node {
     /// Children, largest first once finished.
     pub children: Vec<Node>,
     #[serde(skip)]
-    index: HashMap<String, usize>,
+    index: FastMap,
 }
 
 impl Node {
@@ -56,7 +80,7 @@ impl Node {
 
     /// Sorts children by size and drops lookup tables (call once, at the end).
     pub fn finish(&mut self) {
-        self.index = HashMap::new();
+        self.index = FastMap::default();
         self.children
             .sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
         for c in &mut self.children {
@@ -70,8 +94,8 @@ impl Node {
     }
 }
 
-fn is_id_like(seg: &str) -> bool {
-    let core = seg.trim_end_matches(|c: char| DEFAULT_DELIMITERS.contains(c));
+/// Whether a segment (without its delimiter) looks like an id: digits, or 8+ hex digits/dashes.
+fn is_id_like(core: &str) -> bool {
     if core.is_empty() {
         return false;
     }
@@ -87,6 +111,10 @@ pub const DEFAULT_DELIMITERS: &str = ":/.|-_";
 pub struct PrefixTree {
     root: Node,
     delimiters: Vec<char>,
+    /// Reused for `*<delimiter>` names.
+    scratch: String,
+    /// Byte lookup of the delimiters when they are all ASCII (the fast path).
+    ascii: Option<[bool; 256]>,
 }
 
 impl PrefixTree {
@@ -98,12 +126,22 @@ impl PrefixTree {
                 ..Node::default()
             },
             delimiters: delimiters.chars().collect(),
+            scratch: String::new(),
+            ascii: delimiters.is_ascii().then(|| {
+                let mut t = [false; 256];
+                for b in delimiters.bytes() {
+                    t[b as usize] = true;
+                }
+                t
+            }),
         }
     }
 
     /// Adds one key.
     pub fn add(&mut self, key: &[u8], bytes: u64) {
         let text = String::from_utf8_lossy(key);
+        let delimiters = &self.delimiters;
+        let scratch = &mut self.scratch;
         let mut node = &mut self.root;
         node.keys += 1;
         node.bytes += bytes;
@@ -112,32 +150,43 @@ impl PrefixTree {
             if rest.is_empty() {
                 break;
             }
-            let cut = rest
-                .char_indices()
-                .find(|(_, c)| self.delimiters.contains(c))
-                .map(|(i, c)| i + c.len_utf8())
-                .unwrap_or(rest.len());
-            // No delimiter at the top: group by the first byte-level characters instead.
-            let cut = if depth == 0 && cut == rest.len() && rest.len() > 4 {
-                rest.char_indices()
+            let found = match &self.ascii {
+                // ASCII bytes never occur inside multi-byte UTF-8 sequences.
+                Some(t) => rest
+                    .bytes()
+                    .position(|b| t[b as usize])
+                    .map(|i| (i, rest.as_bytes()[i] as char)),
+                None => rest.char_indices().find(|(_, c)| delimiters.contains(c)),
+            };
+            let mut cut = found.map(|(i, c)| i + c.len_utf8()).unwrap_or(rest.len());
+            // No delimiter at the top: group by the first characters instead.
+            if depth == 0 && found.is_none() && rest.len() > 4 {
+                cut = rest
+                    .char_indices()
                     .nth(3)
                     .map(|(i, _)| i)
-                    .unwrap_or(rest.len())
-            } else {
-                cut
-            };
+                    .unwrap_or(rest.len());
+            }
             let (seg, tail) = rest.split_at(cut);
-            let name = if is_id_like(seg) {
-                let delim: String = seg
-                    .chars()
-                    .rev()
-                    .take_while(|c| self.delimiters.contains(c))
-                    .collect();
-                format!("*{delim}")
-            } else {
-                seg.chars().take(64).collect()
+            let delim = found
+                .filter(|(i, c)| i + c.len_utf8() == cut)
+                .map(|(_, c)| c);
+            let core = match delim {
+                Some(c) => &seg[..seg.len() - c.len_utf8()],
+                None => seg,
             };
-            node = node.child(&name);
+            let name: &str = if is_id_like(core) {
+                scratch.clear();
+                scratch.push('*');
+                scratch.extend(delim);
+                scratch
+            } else {
+                match seg.len() > 64 {
+                    true => seg.char_indices().nth(64).map_or(seg, |(i, _)| &seg[..i]),
+                    false => seg,
+                }
+            };
+            node = node.child(name);
             node.keys += 1;
             node.bytes += bytes;
             rest = tail;
