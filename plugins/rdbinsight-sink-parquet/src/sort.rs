@@ -136,6 +136,16 @@ impl Sorter {
     }
 }
 
+/// The first 8 bytes of a key, zero-padded, as a big-endian integer: orders like the bytes.
+/// (A shorter key padded with zeros ties with a longer one that continues with zeros; the full
+/// comparison on ties settles it.)
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
+}
+
 /// Sorts batches held in memory and emits them in order.
 fn sort_in_memory(
     batches: Vec<RecordBatch>,
@@ -147,17 +157,25 @@ fn sort_in_memory(
     let cols: Vec<(&Int64Array, &BinaryArray)> =
         batches.iter().map(sort_columns).collect::<Result<_>>()?;
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let mut idx: Vec<(usize, usize)> = Vec::with_capacity(total);
-    for (b, batch) in batches.iter().enumerate() {
-        idx.extend((0..batch.num_rows()).map(|r| (b, r)));
+    // Sort on (db, first 8 key bytes as a big-endian integer) and compare whole keys only on
+    // ties: most comparisons never touch the key bytes.
+    let mut idx: Vec<(i64, u64, u32, u32)> = Vec::with_capacity(total);
+    for (b, (db, key)) in cols.iter().enumerate() {
+        idx.extend(
+            (0..key.len()).map(|r| (db.value(r), key_prefix(key.value(r)), b as u32, r as u32)),
+        );
     }
-    idx.sort_unstable_by(|&(ab, ar), &(bb, br)| {
-        let (adb, akey) = cols[ab];
-        let (bdb, bkey) = cols[bb];
-        adb.value(ar)
-            .cmp(&bdb.value(br))
-            .then_with(|| akey.value(ar).cmp(bkey.value(br)))
+    idx.sort_unstable_by(|a, b| {
+        (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| {
+            let ka = cols[a.2 as usize].1.value(a.3 as usize);
+            let kb = cols[b.2 as usize].1.value(b.3 as usize);
+            ka.cmp(kb)
+        })
     });
+    let idx: Vec<(usize, usize)> = idx
+        .into_iter()
+        .map(|(_, _, b, r)| (b as usize, r as usize))
+        .collect();
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     for chunk in idx.chunks(OUTPUT_ROWS) {
         emit(interleave_record_batch(&refs, chunk)?)?;
