@@ -78,3 +78,84 @@ fn public_fixtures_parse_or_fail_clearly() {
     assert!(parsed > 50, "only {parsed} public files parsed");
     assert!(report.is_empty(), "{}", report.join("\n"));
 }
+
+/// HDT3213/rdb ships the expected decoding of its fixtures (`X.json` beside `X.rdb`): the same
+/// keys with the same types and element counts must come out of our parser.
+#[test]
+fn hdt3213_expected_decodings_match() {
+    let dir = public_dir().join("HDT3213__rdb");
+    let mut compared = 0;
+    let mut report = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for json in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    {
+        let rdb = json.with_extension("rdb");
+        let Ok(expected) = serde_json::from_str::<Value>(&std::fs::read_to_string(json).unwrap())
+        else {
+            continue;
+        };
+        let (Some(expected), true) = (expected.as_array(), rdb.exists()) else {
+            continue;
+        };
+        let name = rdb.file_name().unwrap().to_string_lossy().into_owned();
+        let rows = match parse_file(&rdb) {
+            Ok((_, rows)) => rows,
+            Err(e) => {
+                report.push(format!("{name}: {e:#}"));
+                continue;
+            }
+        };
+        let mut want = 0;
+        for o in expected {
+            let ty = o["type"].as_str().unwrap_or_default();
+            let count = match ty {
+                "hash" => o["hash"].as_object().map(|m| m.len()),
+                "list" => o["values"].as_array().map(Vec::len),
+                "set" => o["members"].as_array().map(Vec::len),
+                "zset" => o["entries"].as_array().map(Vec::len),
+                "stream" => o["len"].as_u64().map(|n| n as usize),
+                "string" => o["value"].as_str().filter(|v| v.is_ascii()).map(str::len),
+                _ => continue,
+            };
+            want += 1;
+            let key = o["key"].as_str().unwrap_or_default();
+            let db = o["db"].as_u64().unwrap_or(0);
+            let Some(row) = rows
+                .iter()
+                .find(|r| r.db == db && String::from_utf8_lossy(&r.key) == key)
+            else {
+                report.push(format!("{name}: key {key:?} (db {db}) missing"));
+                continue;
+            };
+            if row.key_type != ty {
+                report.push(format!(
+                    "{name}: {key:?} type {} != expected {ty}",
+                    row.key_type
+                ));
+            }
+            if let Some(n) = count {
+                if row.member_count != n as u64 {
+                    report.push(format!(
+                        "{name}: {key:?} member_count {} != expected {n}",
+                        row.member_count
+                    ));
+                }
+            }
+            compared += 1;
+        }
+        if want != rows.len() {
+            report.push(format!(
+                "{name}: {} keys parsed, {want} expected",
+                rows.len()
+            ));
+        }
+    }
+    assert!(compared > 100, "only {compared} keys compared");
+    assert!(report.is_empty(), "{}", report.join("\n"));
+}
