@@ -40,7 +40,7 @@ fn with_sinks(source: Command, registry: &Registry<'_>) -> Command {
 
 /// The whole command tree.
 pub fn command(registry: &Registry<'_>) -> Command {
-    let dump = <dump::DumpArgs as clap::Args>::augment_args(
+    let dump = rdbinsight_sink_api::with_args::<dump::DumpArgs>(
         Command::new("dump")
             .about("Read snapshots and write one row per key to a sink")
             .long_about(
@@ -57,15 +57,15 @@ pub fn command(registry: &Registry<'_>) -> Command {
     .subcommand_required(true)
     .subcommand_value_name("SOURCE")
     .subcommand_help_heading("Sources");
-    let analyze = <crate::commands::analyze::AnalyzeArgs as clap::Args>::augment_args(
+    let analyze = rdbinsight_sink_api::with_args::<crate::commands::analyze::AnalyzeArgs>(
         Command::new("analyze").about(
             "One shot: dump RDB files into Parquet and write the HTML report, then summarise",
         ),
     );
-    let outputs = <outputs::OutputsArgs as clap::Args>::augment_args(
+    let outputs = rdbinsight_sink_api::with_args::<outputs::OutputsArgs>(
         Command::new("outputs").about("List the registered output sinks"),
     );
-    let inspect = <inspect::InspectArgs as clap::Args>::augment_args(
+    let inspect = rdbinsight_sink_api::with_args::<inspect::InspectArgs>(
         Command::new("inspect")
             .about("Show an RDB file's header, AUX fields and per-db key counts"),
     );
@@ -81,7 +81,7 @@ pub fn command(registry: &Registry<'_>) -> Command {
                         .value_parser(clap::value_parser!(clap_complete::Shell)),
                 ),
         );
-    <GlobalArgs as clap::Args>::augment_args(
+    rdbinsight_sink_api::with_args::<GlobalArgs>(
         Command::new("rdbinsight")
             .version(env!("CARGO_PKG_VERSION"))
             .about("Turn Redis/Valkey RDB snapshots into one row of metadata per key")

@@ -181,3 +181,20 @@ fn sigint_aborts_the_run_and_exits_130() {
     });
     assert_eq!(published.count(), 0);
 }
+
+#[test]
+fn help_texts_describe_commands_not_flag_structs() {
+    let out = run_ok(bin().arg("--help"));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("Turn Redis/Valkey RDB snapshots"),
+        "{text}"
+    );
+    assert!(!text.contains("Flags of"), "{text}");
+    let out = run_ok(bin().args(["dump", "from-file", "--help"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("into-parquet  Parquet files") && !text.contains("Flags of"),
+        "{text}"
+    );
+}

@@ -30,11 +30,10 @@ pub struct FromParquetArgs {
 
 /// The `report` command tree.
 pub fn command() -> clap::Command {
-    use clap::Args;
     clap::Command::new("report")
         .about("Write the offline HTML report of a dumped batch")
         .subcommand_required(true)
-        .subcommand(FromParquetArgs::augment_args(
+        .subcommand(rdbinsight_sink_api::with_args::<FromParquetArgs>(
             clap::Command::new("from-parquet").about("Report a batch written by into-parquet"),
         ))
 }

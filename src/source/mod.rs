@@ -65,19 +65,21 @@ pub const SOURCE_NAMES: [&str; 4] = ["from-file", "from-standalone", "from-clust
 impl SourceArgs {
     /// The source subcommands, each with its flags.
     pub fn commands() -> Vec<clap::Command> {
-        use clap::{Args, Command};
+        use clap::Command;
         vec![
-            file::FileArgs::augment_args(
+            rdbinsight_sink_api::with_args::<file::FileArgs>(
                 Command::new("from-file").about("Read RDB files (plain, .gz, .zst, .lz4) or stdin"),
             ),
-            standalone::StandaloneArgs::augment_args(
+            rdbinsight_sink_api::with_args::<standalone::StandaloneArgs>(
                 Command::new("from-standalone")
                     .about("Read a live server's snapshot, as a replica does"),
             ),
-            cluster::ClusterArgs::augment_args(Command::new("from-cluster").about(
-                "Read one node per shard of a Redis Cluster (replica preferred), with slots",
-            )),
-            codis::CodisArgs::augment_args(
+            rdbinsight_sink_api::with_args::<cluster::ClusterArgs>(
+                Command::new("from-cluster").about(
+                    "Read one node per shard of a Redis Cluster (replica preferred), with slots",
+                ),
+            ),
+            rdbinsight_sink_api::with_args::<codis::CodisArgs>(
                 Command::new("from-codis")
                     .about("Read one server per Codis group (from the dashboard), with slots"),
             ),

@@ -110,7 +110,8 @@ pub use lifecycle::{
 };
 pub use redact::{Redacted, REDACTED};
 pub use registry::{
-    Registry, RegistryError, SinkArgs, SinkPlugin, RESERVED_NAMES, SUBCOMMAND_PREFIX,
+    keep_about, with_args, Registry, RegistryError, SinkArgs, SinkPlugin, RESERVED_NAMES,
+    SUBCOMMAND_PREFIX,
 };
 pub use schema::record_schema;
 

@@ -58,7 +58,10 @@ impl SinkPlugin {
 
     /// The clap subcommand of this sink, with its flags.
     pub fn command(&self) -> Command {
-        (self.args)(Command::new(self.subcommand_name()).about(self.about))
+        keep_about(
+            Command::new(self.subcommand_name()).about(self.about),
+            self.args,
+        )
     }
 }
 
@@ -70,6 +73,27 @@ impl fmt::Debug for SinkPlugin {
             .field("crate_version", &self.crate_version)
             .finish_non_exhaustive()
     }
+}
+
+/// Applies `augment` (a derived `Args::augment_args`) to `cmd`, keeping `cmd`'s own `about`
+/// texts: the derive would replace them with the doc comment of the flags struct.
+pub fn keep_about(cmd: Command, augment: fn(Command) -> Command) -> Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let cmd = augment(cmd);
+    let cmd = match about {
+        Some(a) => cmd.about(a),
+        None => cmd.about(None::<&'static str>),
+    };
+    match long_about {
+        Some(a) => cmd.long_about(a),
+        None => cmd.long_about(None::<&'static str>),
+    }
+}
+
+/// [`keep_about`] for the flags struct `A`.
+pub fn with_args<A: clap::Args>(cmd: Command) -> Command {
+    keep_about(cmd, A::augment_args)
 }
 
 fn parse_args<A: SinkArgs>(matches: &ArgMatches) -> Result<Box<dyn SinkConfig>> {
@@ -349,6 +373,10 @@ mod tests {
         let p = plugin("demo", "Demo sink", "k");
         let cmd = p.command();
         assert_eq!(cmd.get_name(), "into-demo");
+        assert_eq!(
+            cmd.get_about().map(|a| a.to_string()).as_deref(),
+            Some("Demo sink")
+        );
         assert!(cmd.get_arguments().any(|a| a.get_id() == "flag"));
         let m = cmd
             .try_get_matches_from(["into-demo", "--flag", "v"])
