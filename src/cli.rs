@@ -1,7 +1,7 @@
 //! The command line, assembled at run time: fixed commands from clap derives, sink subcommands
 //! from the registry (`into-<name>`, sorted by name) under every source.
 
-use clap::{Arg, ArgAction, Command};
+use clap::{ArgAction, Command};
 use rdbinsight_sink_api::Registry;
 
 use crate::commands::{dump, inspect, outputs};
@@ -69,18 +69,7 @@ pub fn command(registry: &Registry<'_>) -> Command {
         Command::new("inspect")
             .about("Show an RDB file's header, AUX fields and per-db key counts"),
     );
-    let misc = Command::new("misc")
-        .about("Helpers: shell completions")
-        .subcommand_required(true)
-        .subcommand(
-            Command::new("completion")
-                .about("Print a shell completion script")
-                .arg(
-                    Arg::new("shell")
-                        .required(true)
-                        .value_parser(clap::value_parser!(clap_complete::Shell)),
-                ),
-        );
+    let misc = crate::commands::misc::command();
     rdbinsight_sink_api::with_args::<GlobalArgs>(
         Command::new("rdbinsight")
             .version(env!("CARGO_PKG_VERSION"))

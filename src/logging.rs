@@ -16,7 +16,18 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
             _ => "trace",
         }
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // The HTTP client's TRACE level prints requests on the wire, credential headers included:
+    // never let it through, whatever RUST_LOG says.
+    let env_traces =
+        std::env::var("RUST_LOG").is_ok_and(|v| v.to_ascii_lowercase().contains("trace"));
+    if level == "trace" || env_traces {
+        for directive in ["ureq=debug", "ureq_proto=debug", "rustls=debug"] {
+            if let Ok(d) = directive.parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use rdbinsight_sink_api::{Registry, RegistryError};
 
+#[cfg(feature = "sink-clickhouse")]
+extern crate rdbinsight_sink_clickhouse as _;
 #[cfg(feature = "sink-jsonl")]
 extern crate rdbinsight_sink_jsonl as _;
 #[cfg(feature = "sink-null")]
@@ -15,7 +17,7 @@ extern crate rdbinsight_sink_null as _;
 extern crate rdbinsight_sink_parquet as _;
 
 /// The sinks every default build must register (checked by a test).
-pub const DEFAULT_SINKS: [&str; 3] = ["jsonl", "null", "parquet"];
+pub const DEFAULT_SINKS: [&str; 4] = ["clickhouse", "jsonl", "null", "parquet"];
 
 /// The registry of every linked sink, built on first use.
 pub fn registry() -> Result<&'static Registry<'static>, RegistryError> {

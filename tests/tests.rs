@@ -1,6 +1,8 @@
 //! All integration tests, compiled into one binary (topic files below).
 
+mod chserver;
 mod cli;
+mod clickhouse;
 mod corpus;
 mod damage;
 mod live;

@@ -28,6 +28,11 @@ pub struct DumpArgs {
     /// Read files whose CRC64 trailer does not match their content.
     #[arg(long)]
     pub no_verify_checksum: bool,
+    /// The batch timestamp (RFC 3339 such as 2026-11-27T06:00:00.123456789Z, or nanoseconds
+    /// since the epoch) instead of now: re-running a failed batch with its timestamp replaces
+    /// what the failed attempt left; a completed batch is never rewritten.
+    #[arg(long, value_name = "TIME", value_parser = parse_batch_time)]
+    pub batch: Option<i64>,
     /// Largest key name accepted, in bytes.
     #[arg(long, default_value_t = 512 << 20, env = "RDBINSIGHT_MAX_KEY_BYTES")]
     pub max_key_bytes: u64,
@@ -41,6 +46,16 @@ fn parse_batch_rows(s: &str) -> Result<usize, String> {
             1 << 22
         )),
     }
+}
+
+/// Parses a batch timestamp: RFC 3339 or integer nanoseconds since the Unix epoch.
+pub fn parse_batch_time(s: &str) -> Result<i64, String> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{s:?} is neither RFC 3339 time nor nanoseconds: {e}"))?;
+    i64::try_from(t.unix_timestamp_nanos()).map_err(|_| format!("{s:?} is out of range"))
 }
 
 impl DumpArgs {
@@ -116,8 +131,11 @@ pub async fn exec(
         .validate()
         .with_context(|| format!("invalid configuration of sink {}", plugin.name))?;
     let (cluster, instances) = source.resolve()?;
-    let batch_unix_nanos = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
-        .context("the clock is beyond the year 2262")?;
+    let batch_unix_nanos = match args.batch {
+        Some(nanos) => nanos,
+        None => i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
+            .context("the clock is beyond the year 2262")?,
+    };
     let plan = DumpPlan {
         run: RunInfo {
             cluster,

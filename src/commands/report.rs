@@ -28,6 +28,66 @@ pub struct FromParquetArgs {
     pub delimiters: String,
 }
 
+/// Flags of `report from-clickhouse`.
+#[derive(Debug, clap::Args)]
+pub struct FromClickhouseArgs {
+    /// ClickHouse HTTP endpoint: http[s]://[user[:password]@]host[:port]/?database=<db>.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "RDBINSIGHT_CLICKHOUSE_URL",
+        hide_env_values = true
+    )]
+    pub url: String,
+    /// Cluster name of the batch.
+    #[arg(long, default_value = "default")]
+    pub cluster: String,
+    /// Completed batch to report (RFC 3339 time or nanoseconds since the epoch); default: the
+    /// newest.
+    #[arg(long, value_name = "TIME", value_parser = crate::commands::dump::parse_batch_time)]
+    pub batch: Option<i64>,
+    /// Output HTML file (default: report-<cluster>.html in the current directory).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Characters after which key names are split into prefixes.
+    #[arg(long, default_value = DEFAULT_DELIMITERS)]
+    pub delimiters: String,
+}
+
+/// Builds the report of a completed ClickHouse batch.
+#[cfg(feature = "sink-clickhouse")]
+pub fn report_from_clickhouse(args: &FromClickhouseArgs) -> Result<(report::Report, PathBuf)> {
+    use rdbinsight_sink_clickhouse::reader;
+    let client = reader::connect(&args.url)?;
+    let batch = reader::find_batch(&client, &args.cluster, args.batch)?;
+    let label = format!("ClickHouse {} batch {batch}", client.url());
+    let mut agg = Aggregator::new(&args.cluster, &label, &args.delimiters);
+    reader::for_each_batch(&client, &args.cluster, batch, |b| agg.add(b))?;
+    Ok((agg.finish(), default_output(&args.output, &args.cluster)))
+}
+
+/// Builds the report of a completed ClickHouse batch.
+#[cfg(not(feature = "sink-clickhouse"))]
+pub fn report_from_clickhouse(_args: &FromClickhouseArgs) -> Result<(report::Report, PathBuf)> {
+    bail!("this build has no ClickHouse support (feature sink-clickhouse)")
+}
+
+fn default_output(output: &Option<PathBuf>, cluster: &str) -> PathBuf {
+    output.clone().unwrap_or_else(|| {
+        let safe: String = cluster
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        PathBuf::from(format!("report-{safe}.html"))
+    })
+}
+
 /// The `report` command tree.
 pub fn command() -> clap::Command {
     clap::Command::new("report")
@@ -35,6 +95,10 @@ pub fn command() -> clap::Command {
         .subcommand_required(true)
         .subcommand(rdbinsight_sink_api::with_args::<FromParquetArgs>(
             clap::Command::new("from-parquet").about("Report a batch written by into-parquet"),
+        ))
+        .subcommand(rdbinsight_sink_api::with_args::<FromClickhouseArgs>(
+            clap::Command::new("from-clickhouse")
+                .about("Report a completed batch written by into-clickhouse"),
         ))
 }
 
@@ -75,6 +139,14 @@ pub fn exec(matches: &ArgMatches, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "report: {}", path.display())?;
             Ok(())
         }
-        _ => bail!("report needs a source: from-parquet"),
+        Some(("from-clickhouse", m)) => {
+            let args = FromClickhouseArgs::from_arg_matches(m)?;
+            let (rep, path) = report_from_clickhouse(&args)?;
+            report::write(&rep, &path)?;
+            write!(out, "{}", report::summary(&rep))?;
+            writeln!(out, "report: {}", path.display())?;
+            Ok(())
+        }
+        _ => bail!("report needs a source: from-parquet or from-clickhouse"),
     }
 }
