@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need when it is missing (Debian's redis-server, Python's pyarrow and
-# rust-just), then runs every test of the workspace. Safe to run again.
+# Installs what the tests need when it is missing (Debian's redis-server and chromium, Python's
+# pyarrow, rust-just and chdb-core), then runs every test of the workspace. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,5 +17,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 python3 -c 'import pyarrow' 2>/dev/null || { echo "installing pyarrow (pip)" >&2; python3 -m pip install -q pyarrow; }
 command -v just >/dev/null || { echo "installing just (pip rust-just)" >&2; python3 -m pip install -q rust-just; }
+
+# The real ClickHouse engine for the ClickHouse sink's tests: PyPI's chdb-core in a venv, served
+# over ClickHouse's HTTP interface by tests/clickhouse-http/chdb_http_server.py.
+chdb_venv="${RDBINSIGHT_CHDB_VENV:-$HOME/.cache/rdbinsight/chdb-venv}"
+if ! "$chdb_venv/bin/python" -c 'import chdb, zstandard' 2>/dev/null; then
+    echo "installing chdb-core into $chdb_venv (pip)" >&2
+    python3 -m venv "$chdb_venv"
+    "$chdb_venv/bin/pip" install -q chdb-core==26.9.0 zstandard
+fi
+export RDBINSIGHT_TEST_CHDB_PYTHON="$chdb_venv/bin/python"
 
 cargo test --workspace --locked "$@"
