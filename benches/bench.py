@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Benchmarks of rdbinsight: parse-only and Parquet dump speed and peak RSS, against
+"""Benchmarks of rdbinsight: parse-only, Parquet and ClickHouse dump speed and peak RSS, against
 redis-check-rdb (Redis's own loader) on the same file. Prints a table; medians of --runs runs.
+
+ClickHouse: the server of RDBINSIGHT_BENCH_CLICKHOUSE_URL (http://host:port), else the real
+ClickHouse engine (chdb-core, installed by tests/run.sh) behind tests/clickhouse-http/.
 
 The bench RDB is made on first use by ../shared/fixtures/gen/gen_bench.py with Debian's
 redis-server (scale 0.1 is about 100 MB, 1.0 about 1 GB) and kept under target/bench/.
@@ -13,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "rdbinsight")
@@ -62,6 +66,48 @@ def ensure_rdb(scale):
     return path
 
 
+def chdb_python():
+    for p in (os.environ.get("RDBINSIGHT_TEST_CHDB_PYTHON"),
+              os.path.expanduser("~/.cache/rdbinsight/chdb-venv/bin/python"), "/opt/chdb-venv/bin/python"):
+        if p and os.path.exists(p):
+            return p
+    return None
+
+
+def ch_query(base, sql):
+    req = urllib.request.Request(base, data=sql.encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return r.read().decode()
+
+
+def start_clickhouse():
+    """Returns (base URL, process or None); None when no server can be had."""
+    url = os.environ.get("RDBINSIGHT_BENCH_CLICKHOUSE_URL")
+    if url:
+        return url.rstrip("/") + "/", None
+    py = chdb_python()
+    if not py:
+        print("no chdb-core (run tests/run.sh once): skipping the ClickHouse rows", file=sys.stderr)
+        return None, None
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tempfile.mkdtemp(prefix="rdbinsight-bench-ch-")
+    proc = subprocess.Popen([py, os.path.join(ROOT, "tests", "clickhouse-http", "chdb_http_server.py"),
+                             "--path", data, "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = "http://127.0.0.1:%d/" % port
+    for _ in range(600):
+        try:
+            ch_query(base, "SELECT 1")
+            return base, proc
+        except Exception:
+            time.sleep(0.1)
+    proc.kill()
+    sys.exit("the chDB HTTP server did not start")
+
+
 def rows_of(out):
     for line in out.decode(errors="replace").splitlines():
         if line.startswith("dumped "):
@@ -101,6 +147,21 @@ def main():
     report_t, report_r, _ = median_run([BIN, "-q", "report", "from-parquet", "--dir", outdir, "--cluster", "default",
                                         "-o", html], args.runs)
     results.append(("rdbinsight report from Parquet", report_t, report_r, rows))
+
+    # ClickHouse: a fresh database per run.
+    base, ch_proc = start_clickhouse()
+    if base:
+        reset = lambda: (ch_query(base, "DROP DATABASE IF EXISTS rdbi_bench"),
+                         ch_query(base, "CREATE DATABASE rdbi_bench"))
+        url = base + "?database=rdbi_bench"
+        t, r, out = median_run([BIN, "-q", "dump", "--concurrency", "1", "from-file", "--path", rdb,
+                                "into-clickhouse", "--url", url, "--auto-create-tables"], args.runs, setup=reset)
+        results.append(("rdbinsight -> ClickHouse (ArrowStream, zstd)", t, r, rows_of(out)))
+        t, r, _ = median_run([BIN, "-q", "report", "from-clickhouse", "--url", url, "-o",
+                              os.path.join(outdir, "report-ch.html")], args.runs)
+        results.append(("rdbinsight report from ClickHouse", t, r, rows))
+        if ch_proc:
+            ch_proc.kill()
 
     # Two instances: the same file under two names, concurrently vs one after the other.
     pair = tempfile.mkdtemp(prefix="rdbinsight-bench-pair-")

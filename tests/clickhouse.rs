@@ -593,3 +593,36 @@ fn reports_from_parquet_and_clickhouse_are_equal() {
         assert_eq!(a, b, "{fixture}: reports differ");
     }
 }
+
+#[test]
+fn sigkill_of_the_tool_mid_dump_leaves_nothing_visible() {
+    let ch = ChServer::local(None);
+    let db = ch.fresh_database();
+    let (_redis, rdb) = populated_rdb(200_000);
+    let mut child = dump_into(&ch, &db, "killed", rdb.to_str().unwrap())
+        .args(["--auto-create-tables", "--insert-block-rows", "1000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let exists = ch.query(&format!("EXISTS TABLE {db}.redis_records_raw"));
+        if exists.trim() == "1"
+            && count(&ch, &format!("SELECT count() FROM {db}.redis_records_raw")) > 0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dump never inserted");
+        assert!(child.try_wait().unwrap().is_none(), "the dump ended before it was killed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(count(&ch, &format!("SELECT count() FROM {db}.redis_records")), 0);
+    assert_eq!(
+        count(&ch, &format!("SELECT count() FROM {db}.import_batches_completed")),
+        0
+    );
+}

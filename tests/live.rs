@@ -726,3 +726,57 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// A server still loading its dataset answers `-LOADING`: the dump waits with bounded retries
+/// (`--retries`), and with none left it fails with the server's words.
+#[test]
+fn a_loading_server_is_retried_then_read() {
+    let keys = 20_000;
+    let source = Server::start(None, &["--enable-debug-command", "yes"]);
+    source.cmd(&["DEBUG", "POPULATE", &keys.to_string(), "k"]);
+    let rdb = source.save();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&rdb, dir.path().join("dump.rdb")).unwrap();
+    let port = free_port();
+    // 150 µs per key: about 3 s of loading, with events (and -LOADING replies) served meanwhile.
+    let mut loading = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(["--appendonly", "no", "--key-load-delay", "150"])
+        .args(["--loading-process-events-interval-bytes", "1024"])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server");
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut conn) = rdbinsight::source::resp::Conn::connect(
+            &addr,
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        ) {
+            match conn.call(&[b"PING"]).unwrap() {
+                Reply::Error(e) if e.starts_with("LOADING") => break,
+                other => panic!("the server answered {other:?} before loading: test cannot run"),
+            }
+        }
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let no_retry = bin()
+        .args(["dump", "from-standalone", "--addr", &addr, "--retries", "0", "into-null"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&no_retry.stderr);
+    assert_eq!(no_retry.status.code(), Some(1), "{err}");
+    assert!(err.contains("LOADING") && err.contains("--retries"), "{err}");
+
+    let out = run_ok(bin().args(["dump", "from-standalone", "--addr", &addr, "into-null"]));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("server busy, retrying"), "{text}");
+    assert!(text.contains(&format!("dumped {keys} keys")), "{text}");
+    let _ = loading.kill();
+    let _ = loading.wait();
+}

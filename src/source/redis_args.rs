@@ -26,6 +26,10 @@ pub struct RedisConnArgs {
     /// Longest silence, in seconds, while talking to a server or waiting for its snapshot.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub timeout: u64,
+    /// Attempts after a server answers that it is busy (LOADING its dataset, BUSY script,
+    /// MASTERDOWN), 0.5 s apart doubling up to 10 s; the transfer itself is never retried.
+    #[arg(long, default_value_t = 8, value_name = "N", env = "RDBINSIGHT_REDIS_RETRIES")]
+    pub retries: u32,
     /// Save each transferred snapshot to an unnamed file in this directory first, then parse
     /// it: the server's output buffer is released at network speed even when the sink is slow.
     #[arg(long, value_name = "DIR", env = "RDBINSIGHT_SPOOL_DIR")]
@@ -57,6 +61,7 @@ impl RedisConnArgs {
             connect_timeout: Duration::from_secs(self.connect_timeout.max(1)),
             io_timeout: Duration::from_secs(self.timeout.max(1)),
             spool_dir: self.spool_dir.clone(),
+            busy_retries: self.retries,
         })
     }
 }

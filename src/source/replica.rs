@@ -24,6 +24,35 @@ pub struct RedisConnect {
     pub io_timeout: Duration,
     /// Where to save snapshots before parsing them, if anywhere.
     pub spool_dir: Option<std::path::PathBuf>,
+    /// Attempts after a server said it is busy (`LOADING`, `BUSY`, `MASTERDOWN`) before the
+    /// transfer began.
+    pub busy_retries: u32,
+}
+
+/// The server cannot serve a snapshot now but will later (still loading its dataset, running a
+/// long script, its primary is down): worth another attempt.
+#[derive(Debug)]
+pub struct ServerBusy(pub String);
+
+impl std::fmt::Display for ServerBusy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ServerBusy {}
+
+/// Whether a Redis error reply means "try again later".
+fn is_busy_reply(msg: &str) -> bool {
+    let code = msg.trim_start_matches('-');
+    ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"]
+        .iter()
+        .any(|c| code.starts_with(c))
+}
+
+/// Backoff before busy retry number `attempt` (0-based): 0.5 s doubling, at most 10 s.
+fn busy_backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500u64 << attempt.min(5)).min(Duration::from_secs(10))
 }
 
 impl RedisConnect {
@@ -43,7 +72,33 @@ const EOF_MARK_LEN: usize = 40;
 /// Starts a full resynchronisation and returns the RDB payload as a byte stream (from a spool
 /// file, once the whole payload arrived, when `spool_dir` is set).
 pub fn fetch_rdb(connect: &RedisConnect, addr: &str) -> Result<Box<dyn Read + Send>> {
-    let stream = fetch_stream(connect, addr)?;
+    let mut attempt = 0;
+    let stream = loop {
+        match fetch_stream(connect, addr) {
+            Ok(stream) => break stream,
+            Err(e) if e.is::<ServerBusy>() && attempt < connect.busy_retries => {
+                let wait = busy_backoff(attempt);
+                attempt += 1;
+                tracing::warn!(
+                    operation = "handshake",
+                    addr,
+                    attempt,
+                    of = connect.busy_retries,
+                    wait_ms = wait.as_millis() as u64,
+                    reply = %e,
+                    "server busy, retrying"
+                );
+                std::thread::sleep(wait);
+            }
+            Err(e) if e.is::<ServerBusy>() => {
+                return Err(e.context(format!(
+                    "{addr}: still busy after {} attempt(s) (--retries)",
+                    attempt + 1
+                )))
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let Some(dir) = &connect.spool_dir else {
         return Ok(stream);
     };
@@ -77,6 +132,8 @@ fn fetch_stream(connect: &RedisConnect, addr: &str) -> Result<Box<dyn Read + Sen
             );
             conn.send(&[b"SYNC"])?;
             first = next_line(&mut conn)?;
+        } else if is_busy_reply(&msg) {
+            return Err(ServerBusy(msg.trim_start_matches('-').to_string()).into());
         } else {
             bail!("{addr}: PSYNC refused: {}", msg.trim_start_matches('-'));
         }
@@ -85,6 +142,13 @@ fn fetch_stream(connect: &RedisConnect, addr: &str) -> Result<Box<dyn Read + Sen
             bail!("{addr}: the server offered a partial resync; a snapshot is needed");
         }
         first = next_line(&mut conn)?;
+    }
+    if first.starts_with(b"-") {
+        let msg = String::from_utf8_lossy(&first).into_owned();
+        if is_busy_reply(&msg) {
+            return Err(ServerBusy(msg.trim_start_matches('-').to_string()).into());
+        }
+        bail!("{addr}: SYNC refused: {}", msg.trim_start_matches('-'));
     }
     let header = String::from_utf8_lossy(&first).into_owned();
     let Some(spec) = header.strip_prefix('$') else {
