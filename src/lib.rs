@@ -66,6 +66,12 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
+            if format!("{e:#}").contains("os error 24") {
+                eprintln!(
+                    "hint: the process ran out of file descriptors: raise `ulimit -n`, or lower \
+                     --concurrency"
+                );
+            }
             EXIT_ERROR
         }
     }

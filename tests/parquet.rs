@@ -390,3 +390,34 @@ fn hostile_instance_and_cluster_names_stay_inside_the_directory() {
         }
     }
 }
+
+/// Under a low `ulimit -n`, the external sort merges fewer runs at a time instead of failing:
+/// 2M keys with a 1 MiB sort budget make about 30 runs, more than the usual fan-in of 16.
+#[test]
+fn external_sort_fits_a_low_open_files_limit() {
+    let server = crate::redis::Server::start(None, &["--enable-debug-command", "yes"]);
+    server.cmd(&["DEBUG", "POPULATE", "2000000", "key"]);
+    let rdb = server.save();
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "ulimit -n 20 && exec \"$0\" -v dump from-file --cluster fd --path '{}' into-parquet --dir '{}' --max-memory 1MiB",
+        rdb.display(),
+        dir.path().display()
+    );
+    let out = run_ok(
+        Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .arg(env!("CARGO_BIN_EXE_rdbinsight")),
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    let spills = log.matches("sort buffer spilled").count();
+    assert!(spills > 16, "only {spills} runs: the test needs more than the fan-in\n{log}");
+    let batches = batch_dirs(&dir.path().join("cluster=fd"), "batch=");
+    assert_eq!(batches.len(), 1);
+    let rows = read_parquet(&batches[0].join("dump.parquet"));
+    assert_eq!(rows.len(), 2_000_000);
+    assert!(rows
+        .windows(2)
+        .all(|w| (w[0].db, &w[0].key) < (w[1].db, &w[1].key)));
+}

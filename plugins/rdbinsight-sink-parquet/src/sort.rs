@@ -1,7 +1,7 @@
 //! External sort of one instance's rows by (db, key) in bounded memory.
 //!
 //! Batches are buffered up to a byte budget, then sorted and spilled as a Parquet run file.
-//! At the end, runs are merged at most [`FAN_IN`] at a time (extra passes when there are more),
+//! At the end, runs are merged at most [`fan_in`] at a time (extra passes when there are more),
 //! so open files stay bounded whatever the number of keys.
 
 use std::fs::File;
@@ -18,6 +18,30 @@ use rdbinsight_sink_api::{record_schema, schema};
 
 /// Most run files open at once during a merge.
 pub const FAN_IN: usize = 16;
+
+/// Run files merged at once: [`FAN_IN`], fewer when the process may open few files
+/// (`ulimit -n`), so that concurrent instances, their inputs and outputs still fit.
+pub fn fan_in() -> usize {
+    static FAN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *FAN.get_or_init(|| fan_in_for(open_files_limit()))
+}
+
+/// Fan-in for a soft limit of `limit` open files: a quarter of what is left after 24 for the
+/// runtime, inputs and outputs, between 2 and [`FAN_IN`].
+pub fn fan_in_for(limit: Option<u64>) -> usize {
+    match limit {
+        None => FAN_IN,
+        Some(n) => (n.saturating_sub(24) / 4).clamp(2, FAN_IN as u64) as usize,
+    }
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (Linux); `None` when unknown or
+/// unlimited.
+fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
 /// Rows per batch of sorted output.
 pub const OUTPUT_ROWS: usize = 65_536;
 /// Rows per batch read back from a run.
@@ -111,8 +135,9 @@ impl Sorter {
         if !self.buffered.is_empty() {
             self.spill()?;
         }
-        while self.runs.len() > FAN_IN {
-            let group: Vec<PathBuf> = self.runs.drain(..FAN_IN).collect();
+        let fan_in = fan_in();
+        while self.runs.len() > fan_in {
+            let group: Vec<PathBuf> = self.runs.drain(..fan_in).collect();
             let path = self.new_run_path()?;
             let mut w = RunWriter::create(&path)?;
             merge(&group, |b| w.write(&b))?;
@@ -257,7 +282,7 @@ impl Cursor {
     }
 }
 
-/// Merges sorted runs (at most [`FAN_IN`]) into one sorted stream.
+/// Merges sorted runs (at most [`fan_in`]) into one sorted stream.
 fn merge(runs: &[PathBuf], mut emit: impl FnMut(RecordBatch) -> Result<()>) -> Result<()> {
     let mut held: Vec<RecordBatch> = Vec::new();
     let mut cursors: Vec<Cursor> = Vec::with_capacity(runs.len());
@@ -319,6 +344,19 @@ fn next_nonempty(reader: &mut ParquetRecordBatchReader) -> Result<Option<RecordB
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod fan_in_tests {
+    use super::*;
+
+    #[test]
+    fn fan_in_follows_the_open_files_limit() {
+        assert_eq!(fan_in_for(None), FAN_IN);
+        assert_eq!(fan_in_for(Some(1024)), FAN_IN);
+        assert_eq!(fan_in_for(Some(64)), 10);
+        assert_eq!(fan_in_for(Some(20)), 2);
+    }
 }
 
 #[cfg(test)]
