@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::batch::BatchBuilder;
 use crate::parser::{self, ParseOptions, RedisSlots};
+use crate::progress::{InstanceCounters, RunCounters, State};
 use crate::source::InstanceSpec;
 use crate::source::SlotMode;
 
@@ -35,6 +36,18 @@ pub struct DumpPlan {
     pub concurrency: usize,
     /// Becomes `true` when the user asks the run to stop (Ctrl-C, SIGTERM).
     pub interrupt: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Live counters, one entry per instance in `instances` order (see [`DumpPlan::counters_for`]).
+    pub counters: Arc<RunCounters>,
+}
+
+impl DumpPlan {
+    /// Fresh counters for `instances` written to `sink`.
+    pub fn counters_for(sink: &str, instances: &[InstanceSpec]) -> Arc<RunCounters> {
+        Arc::new(RunCounters::new(
+            sink,
+            instances.iter().map(|i| (i.name.clone(), i.size_hint)),
+        ))
+    }
 }
 
 /// The run was stopped by a signal.
@@ -114,7 +127,13 @@ pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome>
     let limit = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     let parse = Arc::new(plan.parse);
     let mut tasks = JoinSet::new();
-    for spec in plan.instances {
+    for (index, spec) in plan.instances.into_iter().enumerate() {
+        let counters = plan
+            .counters
+            .instances
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(InstanceCounters::new(&spec.name, spec.size_hint)));
         let sink = sink.clone();
         let limit = limit.clone();
         let parse = parse.clone();
@@ -123,10 +142,23 @@ pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome>
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await.map_err(|e| anyhow!("{e}"))?;
             let name = spec.name.clone();
-            let stats = dump_instance(sink.as_ref().as_ref(), &run, spec, parse, batch_rows)
-                .await
-                .with_context(|| format!("instance {name}"))?;
-            Ok::<_, anyhow::Error>((name, stats))
+            counters.set_state(State::Running);
+            let result = dump_instance(
+                sink.as_ref().as_ref(),
+                &run,
+                spec,
+                parse,
+                batch_rows,
+                &counters,
+            )
+            .await
+            .with_context(|| format!("instance {name}"));
+            counters.set_state(if result.is_ok() {
+                State::Done
+            } else {
+                State::Failed
+            });
+            Ok::<_, anyhow::Error>((name, result?))
         });
     }
     let mut done = Vec::new();
@@ -158,6 +190,11 @@ pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome>
     let sink = Arc::try_unwrap(sink)
         .map_err(|_| anyhow!("internal: sink still shared after the instances ended"))?;
     if let Some(e) = failure {
+        for c in &plan.counters.instances {
+            if c.state() == State::Running {
+                c.set_state(State::Failed);
+            }
+        }
         let leftovers = match sink.abort_run().await {
             Ok(aborted) => aborted
                 .leftovers
@@ -204,6 +241,7 @@ async fn dump_instance(
     spec: InstanceSpec,
     parse: Arc<ParseOptions>,
     batch_rows: usize,
+    counters: &InstanceCounters,
 ) -> Result<InstanceStats> {
     let info = InstanceInfo {
         instance: spec.name.clone(),
@@ -212,7 +250,7 @@ async fn dump_instance(
     let mut writer = sink.open_instance(&info).await?;
     info!(operation = "instance_start", instance = %spec.name, origin = %spec.origin, "reading");
     let (tx, mut rx) = mpsc::channel::<RecordBatch>(CHANNEL_BATCHES);
-    let bytes = Arc::new(AtomicU64::new(0));
+    let bytes = counters.bytes.clone();
     let counter = bytes.clone();
     let cluster = run.cluster.clone();
     let batch_nanos = run.batch_unix_nanos;
@@ -242,10 +280,12 @@ async fn dump_instance(
     });
     let mut write_error = None;
     while let Some(batch) = rx.recv().await {
+        let started = std::time::Instant::now();
         if let Err(e) = writer.write_batch(&batch).await {
             write_error = Some(e);
             break;
         }
+        counters.add_batch(batch.num_rows(), started.elapsed());
     }
     drop(rx);
     let parsed = parser

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod dump;
 pub mod logging;
 pub mod parser;
+pub mod progress;
 pub mod report;
 pub mod sinks;
 pub mod slot;
@@ -98,7 +99,7 @@ fn dispatch(
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let result = rt.block_on(commands::dump::exec(m, registry, out));
+            let result = rt.block_on(commands::dump::exec(m, registry, global.quiet, out));
             // A parser thread may still block on a source that never ends (interrupt).
             rt.shutdown_background();
             result
@@ -107,7 +108,7 @@ fn dispatch(
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let result = rt.block_on(commands::analyze::exec(m, out));
+            let result = rt.block_on(commands::analyze::exec(m, global.quiet, out));
             rt.shutdown_background();
             result
         }

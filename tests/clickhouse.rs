@@ -614,15 +614,24 @@ fn sigkill_of_the_tool_mid_dump_leaves_nothing_visible() {
             break;
         }
         assert!(Instant::now() < deadline, "the dump never inserted");
-        assert!(child.try_wait().unwrap().is_none(), "the dump ended before it was killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the dump ended before it was killed"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(count(&ch, &format!("SELECT count() FROM {db}.redis_records")), 0);
     assert_eq!(
-        count(&ch, &format!("SELECT count() FROM {db}.import_batches_completed")),
+        count(&ch, &format!("SELECT count() FROM {db}.redis_records")),
+        0
+    );
+    assert_eq!(
+        count(
+            &ch,
+            &format!("SELECT count() FROM {db}.import_batches_completed")
+        ),
         0
     );
 }

@@ -740,7 +740,14 @@ fn a_loading_server_is_retried_then_read() {
     let port = free_port();
     // 150 µs per key: about 3 s of loading, with events (and -LOADING replies) served meanwhile.
     let mut loading = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
         .args(["--appendonly", "no", "--key-load-delay", "150"])
         .args(["--loading-process-events-interval-bytes", "1024"])
         .arg("--dir")
@@ -766,12 +773,23 @@ fn a_loading_server_is_retried_then_read() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let no_retry = bin()
-        .args(["dump", "from-standalone", "--addr", &addr, "--retries", "0", "into-null"])
+        .args([
+            "dump",
+            "from-standalone",
+            "--addr",
+            &addr,
+            "--retries",
+            "0",
+            "into-null",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&no_retry.stderr);
     assert_eq!(no_retry.status.code(), Some(1), "{err}");
-    assert!(err.contains("LOADING") && err.contains("--retries"), "{err}");
+    assert!(
+        err.contains("LOADING") && err.contains("--retries"),
+        "{err}"
+    );
 
     let out = run_ok(bin().args(["dump", "from-standalone", "--addr", &addr, "into-null"]));
     let text = String::from_utf8_lossy(&out.stderr);

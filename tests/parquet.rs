@@ -412,7 +412,10 @@ fn external_sort_fits_a_low_open_files_limit() {
     );
     let log = String::from_utf8_lossy(&out.stderr);
     let spills = log.matches("sort buffer spilled").count();
-    assert!(spills > 16, "only {spills} runs: the test needs more than the fan-in\n{log}");
+    assert!(
+        spills > 16,
+        "only {spills} runs: the test needs more than the fan-in\n{log}"
+    );
     let batches = batch_dirs(&dir.path().join("cluster=fd"), "batch=");
     assert_eq!(batches.len(), 1);
     let rows = read_parquet(&batches[0].join("dump.parquet"));

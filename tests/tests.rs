@@ -11,3 +11,4 @@ mod public_corpus;
 mod redis;
 mod report;
 mod util;
+mod ux;

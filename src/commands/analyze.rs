@@ -30,7 +30,7 @@ pub struct AnalyzeArgs {
 
 /// Runs `analyze`.
 #[cfg(feature = "sink-parquet")]
-pub async fn exec(matches: &ArgMatches, out: &mut dyn Write) -> Result<()> {
+pub async fn exec(matches: &ArgMatches, quiet: bool, out: &mut dyn Write) -> Result<()> {
     let args = AnalyzeArgs::from_arg_matches(matches)?;
     let files = FileArgs {
         paths: args.files.clone(),
@@ -40,13 +40,15 @@ pub async fn exec(matches: &ArgMatches, out: &mut dyn Write) -> Result<()> {
     let config = rdbinsight_sink_parquet::ParquetConfig::new(&args.out_dir);
     let batch_unix_nanos = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
         .context("the clock is beyond the year 2262")?;
+    let instances = files.instances()?;
     let plan = DumpPlan {
         run: RunInfo {
             cluster: args.cluster.clone(),
             batch_unix_nanos,
             tool_version: env!("CARGO_PKG_VERSION").into(),
         },
-        instances: files.instances()?,
+        counters: DumpPlan::counters_for("parquet", &instances),
+        instances,
         parse: ParseOptions::default(),
         batch_rows: DEFAULT_BATCH_ROWS,
         concurrency: std::thread::available_parallelism()
@@ -54,7 +56,7 @@ pub async fn exec(matches: &ArgMatches, out: &mut dyn Write) -> Result<()> {
             .unwrap_or(1),
         interrupt: Some(dump::watch_signals()),
     };
-    let outcome = dump::run(plan, &config).await?;
+    let outcome = super::dump::run_observed(plan, &config, quiet, None).await?;
     let report_args = super::report::FromParquetArgs {
         dir: args.out_dir.clone(),
         cluster: args.cluster.clone(),
@@ -77,6 +79,6 @@ pub async fn exec(matches: &ArgMatches, out: &mut dyn Write) -> Result<()> {
 
 /// Runs `analyze`.
 #[cfg(not(feature = "sink-parquet"))]
-pub async fn exec(_matches: &ArgMatches, _out: &mut dyn Write) -> Result<()> {
+pub async fn exec(_matches: &ArgMatches, _quiet: bool, _out: &mut dyn Write) -> Result<()> {
     anyhow::bail!("this build has no Parquet support (feature sink-parquet)")
 }

@@ -10,6 +10,8 @@ use serde::Serialize;
 use crate::batch::DEFAULT_BATCH_ROWS;
 use crate::dump::{self, DumpPlan};
 use crate::parser::ParseOptions;
+use crate::progress::display::{Display, Mode};
+use crate::progress::summary_table;
 use crate::source::SourceArgs;
 
 /// Flags of `dump` shared by every source and sink.
@@ -33,6 +35,10 @@ pub struct DumpArgs {
     /// what the failed attempt left; a completed batch is never rewritten.
     #[arg(long, value_name = "TIME", value_parser = parse_batch_time)]
     pub batch: Option<i64>,
+    /// Serve Prometheus metrics of the run at http://ADDR/metrics while it lasts
+    /// (e.g. 127.0.0.1:9184).
+    #[arg(long, value_name = "ADDR", env = "RDBINSIGHT_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
     /// Largest key name accepted, in bytes.
     #[arg(long, default_value_t = 512 << 20, env = "RDBINSIGHT_MAX_KEY_BYTES")]
     pub max_key_bytes: u64,
@@ -92,10 +98,40 @@ struct PrintedSink<'a> {
     config: &'a dyn SinkConfig,
 }
 
+/// Runs a dump with its progress display, optional metrics endpoint and, unless quiet, the
+/// summary table on stderr.
+pub async fn run_observed(
+    plan: DumpPlan,
+    config: &dyn SinkConfig,
+    quiet: bool,
+    metrics_addr: Option<&str>,
+) -> Result<dump::DumpOutcome> {
+    let counters = plan.counters.clone();
+    let metrics = match metrics_addr {
+        Some(addr) => Some(crate::progress::metrics::serve(addr, counters.clone()).await?),
+        None => None,
+    };
+    let display = Display::start(counters.clone(), Mode::detect(quiet));
+    let result = dump::run(plan, config).await;
+    display.stop().await;
+    if let Some(task) = metrics {
+        task.abort();
+    }
+    if !quiet {
+        let location = match &result {
+            Ok(outcome) => outcome.committed.to_string(),
+            Err(_) => "nothing published".to_string(),
+        };
+        eprint!("{}", summary_table(&counters, &location));
+    }
+    result
+}
+
 /// Runs `dump`.
 pub async fn exec(
     matches: &ArgMatches,
     registry: &Registry<'_>,
+    quiet: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     let args = DumpArgs::from_arg_matches(matches)?;
@@ -136,6 +172,8 @@ pub async fn exec(
         None => i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
             .context("the clock is beyond the year 2262")?,
     };
+    let instances = instances;
+    let counters = DumpPlan::counters_for(plugin.name, &instances);
     let plan = DumpPlan {
         run: RunInfo {
             cluster,
@@ -151,8 +189,9 @@ pub async fn exec(
         batch_rows: args.batch_rows,
         concurrency: args.concurrency(),
         interrupt: Some(dump::watch_signals()),
+        counters,
     };
-    let outcome = dump::run(plan, config.as_ref()).await?;
+    let outcome = run_observed(plan, config.as_ref(), quiet, args.metrics_addr.as_deref()).await?;
     let rows: u64 = outcome.instances.iter().map(|(_, s)| s.rows).sum();
     let bytes: u64 = outcome.instances.iter().map(|(_, s)| s.rdb_bytes).sum();
     eprintln!(

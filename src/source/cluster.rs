@@ -275,6 +275,7 @@ impl ClusterArgs {
                     origin: format!("redis://{first}"),
                     slots: SlotMode::Redis,
                     open: Box::new(move || fetch_first(&connect, &candidates)),
+                    size_hint: None,
                 }
             })
             .collect())

@@ -133,6 +133,7 @@ impl CodisArgs {
                 origin: format!("codis group {id}: redis://{addr}"),
                 slots: SlotMode::Codis,
                 open: Box::new(move || fetch_rdb(&connect, &target)),
+                size_hint: None,
             });
         }
         Ok((cluster, specs))

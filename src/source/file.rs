@@ -120,6 +120,9 @@ impl FileArgs {
             if !seen.insert(name.clone()) {
                 bail!("two files give the same instance name {name:?}; rename one of them");
             }
+            let size_hint = (p != "-" && compression_of(Path::new(&p)) == Compression::None)
+                .then(|| std::fs::metadata(&p).ok().map(|m| m.len()))
+                .flatten();
             let open: Box<dyn FnOnce() -> Result<Box<dyn Read + Send>> + Send> = if p == "-" {
                 Box::new(|| Ok(Box::new(io::stdin()) as Box<dyn Read + Send>))
             } else {
@@ -131,6 +134,7 @@ impl FileArgs {
                 origin,
                 slots: SlotMode::FromFile,
                 open,
+                size_hint,
             });
         }
         Ok(specs)

@@ -23,6 +23,8 @@ pub struct InstanceSpec {
     pub slots: SlotMode,
     /// Opens the RDB byte stream (called on a blocking thread).
     pub open: Box<dyn FnOnce() -> Result<Box<dyn Read + Send>> + Send>,
+    /// Bytes the stream will yield, when known beforehand (plain files), for progress.
+    pub size_hint: Option<u64>,
 }
 
 /// Which slot column a source fills.

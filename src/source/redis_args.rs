@@ -28,7 +28,12 @@ pub struct RedisConnArgs {
     pub timeout: u64,
     /// Attempts after a server answers that it is busy (LOADING its dataset, BUSY script,
     /// MASTERDOWN), 0.5 s apart doubling up to 10 s; the transfer itself is never retried.
-    #[arg(long, default_value_t = 8, value_name = "N", env = "RDBINSIGHT_REDIS_RETRIES")]
+    #[arg(
+        long,
+        default_value_t = 8,
+        value_name = "N",
+        env = "RDBINSIGHT_REDIS_RETRIES"
+    )]
     pub retries: u32,
     /// Save each transferred snapshot to an unnamed file in this directory first, then parse
     /// it: the server's output buffer is released at network speed even when the sink is slow.

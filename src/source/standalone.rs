@@ -34,6 +34,7 @@ impl StandaloneArgs {
             origin: format!("redis://{addr}"),
             slots: SlotMode::FromFile,
             open: Box::new(move || fetch_rdb(&connect, &addr)),
+            size_hint: None,
         }])
     }
 }
