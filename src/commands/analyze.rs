@@ -4,15 +4,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use clap::{ArgMatches, FromArgMatches};
-use rdbinsight_sink_api::RunInfo;
-
-use crate::batch::DEFAULT_BATCH_ROWS;
-use crate::dump::{self, DumpPlan};
-use crate::parser::ParseOptions;
-use crate::report;
-use crate::source::file::FileArgs;
+use anyhow::Result;
+use clap::ArgMatches;
 
 /// Flags of `analyze`.
 #[derive(Debug, clap::Args)]
@@ -31,6 +24,16 @@ pub struct AnalyzeArgs {
 /// Runs `analyze`.
 #[cfg(feature = "sink-parquet")]
 pub async fn exec(matches: &ArgMatches, quiet: bool, out: &mut dyn Write) -> Result<()> {
+    use anyhow::Context;
+    use clap::FromArgMatches;
+    use rdbinsight_sink_api::RunInfo;
+
+    use crate::batch::DEFAULT_BATCH_ROWS;
+    use crate::dump::{self, DumpPlan};
+    use crate::parser::ParseOptions;
+    use crate::report;
+    use crate::source::file::FileArgs;
+
     let args = AnalyzeArgs::from_arg_matches(matches)?;
     let files = FileArgs {
         paths: args.files.clone(),

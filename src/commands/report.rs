@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{ArgMatches, FromArgMatches};
 
-use crate::report::{self, prefix::DEFAULT_DELIMITERS, Aggregator};
+use crate::report::{self, prefix::DEFAULT_DELIMITERS};
 
 /// Flags of `report from-parquet`.
 #[derive(Debug, clap::Args)]
@@ -61,7 +61,7 @@ pub fn report_from_clickhouse(args: &FromClickhouseArgs) -> Result<(report::Repo
     let client = reader::connect(&args.url)?;
     let batch = reader::find_batch(&client, &args.cluster, args.batch)?;
     let label = format!("ClickHouse {} batch {batch}", client.url());
-    let mut agg = Aggregator::new(&args.cluster, &label, &args.delimiters);
+    let mut agg = report::Aggregator::new(&args.cluster, &label, &args.delimiters);
     reader::for_each_batch(&client, &args.cluster, batch, |b| agg.add(b))?;
     Ok((agg.finish(), default_output(&args.output, &args.cluster)))
 }
@@ -72,6 +72,7 @@ pub fn report_from_clickhouse(_args: &FromClickhouseArgs) -> Result<(report::Rep
     bail!("this build has no ClickHouse support (feature sink-clickhouse)")
 }
 
+#[cfg(any(feature = "sink-parquet", feature = "sink-clickhouse"))]
 fn default_output(output: &Option<PathBuf>, cluster: &str) -> PathBuf {
     output.clone().unwrap_or_else(|| {
         let safe: String = cluster
@@ -107,18 +108,13 @@ pub fn command() -> clap::Command {
 pub fn report_from_parquet(args: &FromParquetArgs) -> Result<(report::Report, PathBuf)> {
     use rdbinsight_sink_parquet::reader;
     let batch_dir = reader::find_batch(&args.dir, &args.cluster, args.batch.as_deref())?;
-    let mut agg = Aggregator::new(
+    let mut agg = report::Aggregator::new(
         &args.cluster,
         &batch_dir.display().to_string(),
         &args.delimiters,
     );
     reader::for_each_batch(&batch_dir, |b| agg.add(b))?;
-    let out = args.output.clone().unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "report-{}.html",
-            rdbinsight_sink_parquet::path::sanitize_name(&args.cluster)
-        ))
-    });
+    let out = default_output(&args.output, &args.cluster);
     Ok((agg.finish(), out))
 }
 
