@@ -52,11 +52,19 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// A per-instance counter: name, type, help text and how to read it.
+type Counter = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&super::InstanceCounters) -> f64,
+);
+
 /// The metrics in Prometheus's text format.
 pub fn render(run: &RunCounters) -> String {
     let sink = label(&run.sink);
     let mut out = String::new();
-    let counters: [(&str, &str, &str, fn(&super::InstanceCounters) -> f64); 4] = [
+    let counters: [Counter; 4] = [
         (
             "rdbinsight_keys_total",
             "counter",
