@@ -1,15 +1,16 @@
-//! The README's commands cannot go stale: every `rdbinsight ...` line of its `sh` blocks parses
-//! with the real command line (optional `[...]` parts included), and the quick start's main job
-//! runs, writing its Parquet batch and report.
+//! The README's commands cannot go stale: every `rdbinsight ...` line of the `sh` blocks of
+//! README.md and docs/usage.md parses with the real command line (optional `[...]` parts
+//! included), and the quick start's main job runs, writing its Parquet batch and report.
 
 use std::path::PathBuf;
 
 use crate::util::{bin, run_ok};
 
-/// The command lines of the README's `sh` blocks (continuations joined, comments removed).
-fn sh_lines() -> Vec<String> {
-    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .unwrap();
+/// The command lines of a document's `sh` blocks (continuations joined, comments and output
+/// redirections removed).
+fn sh_lines_of(doc: &str) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(doc)).unwrap();
     let mut lines = Vec::new();
     let mut in_sh = false;
     let mut pending = String::new();
@@ -18,7 +19,8 @@ fn sh_lines() -> Vec<String> {
             "```sh" => in_sh = true,
             "```" => in_sh = false,
             l if in_sh => {
-                let l = l.split("  #").next().unwrap_or(l).trim_end();
+                let l = l.split("  #").next().unwrap_or(l);
+                let l = l.split(" > ").next().unwrap_or(l).trim_end();
                 if let Some(cont) = l.strip_suffix('\\') {
                     pending.push_str(cont.trim());
                     pending.push(' ');
@@ -33,6 +35,10 @@ fn sh_lines() -> Vec<String> {
         }
     }
     lines
+}
+
+fn sh_lines() -> Vec<String> {
+    sh_lines_of("README.md")
 }
 
 /// Splits a command line the way a shell would for these simple cases (quotes, no escapes).
@@ -69,9 +75,10 @@ fn every_readme_command_line_parses() {
     let registry = rdbinsight::sinks::registry().unwrap();
     let lines: Vec<String> = sh_lines()
         .into_iter()
+        .chain(sh_lines_of("docs/usage.md"))
         .filter(|l| l.starts_with("rdbinsight ") && !l.contains('<'))
         .collect();
-    assert!(lines.len() >= 10, "{lines:?}");
+    assert!(lines.len() >= 14, "{lines:?}");
     for line in lines {
         let unwrapped = line.replace(['[', ']'], "");
         let args = words(&unwrapped);

@@ -171,6 +171,7 @@ impl Client {
                     let wait = self.retry.backoff(attempt);
                     attempt += 1;
                     tracing::warn!(
+                        operation = "clickhouse_request",
                         attempt,
                         of = self.retry.retries,
                         wait_ms = wait.as_millis() as u64,

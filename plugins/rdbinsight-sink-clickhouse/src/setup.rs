@@ -43,7 +43,7 @@ pub fn ensure_schema(client: &Client, create: bool, ttl_days: u32) -> Result<()>
         bail!("ClickHouse has no database `{database}` (create it, or name another in ?database=)");
     }
     for object in missing {
-        tracing::info!(database = %database, object = object.name, "creating");
+        tracing::info!(operation = "create_schema", database = %database, object = object.name, "creating");
         client
             .execute(&Request::sql(&object.create))
             .with_context(|| format!("creating {}", qualified(&database, object.name)))?;
@@ -135,6 +135,7 @@ pub fn prepare_batch(client: &Client, cluster: &str, batch_nanos: i64) -> Result
     let leftovers = client.execute(&batch_params(Request::sql(&sql), cluster, batch_nanos))?;
     if leftovers.trim() != "0" {
         tracing::warn!(
+            operation = "remove_leftovers",
             cluster,
             batch = batch_nanos,
             rows = leftovers.trim(),

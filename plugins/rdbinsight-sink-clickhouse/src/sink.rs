@@ -161,7 +161,7 @@ impl Sink for ClickhouseSink {
         match deleted {
             Ok(()) => Ok(Aborted::default()),
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "could not delete the aborted batch's rows");
+                tracing::warn!(operation = "abort_run", error = %format!("{e:#}"), "could not delete the aborted batch's rows");
                 Ok(Aborted {
                     leftovers: Some(format!(
                         "{raw} as the rows of {label}, invisible without a completion marker; \
