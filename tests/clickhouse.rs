@@ -514,6 +514,38 @@ fn the_password_never_appears() {
     }
 }
 
+/// Paths where two JSON values differ (at most 20).
+fn json_diff(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
+    if out.len() >= 20 {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                json_diff(
+                    &x[k],
+                    y.get(k).unwrap_or(&Value::Null),
+                    &format!("{path}.{k}"),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                json_diff(u, v, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ if a != b => {
+            let show = |v: &Value| {
+                let t = v.to_string();
+                t.chars().take(300).collect::<String>()
+            };
+            out.push(format!("{path}: {} != {}", show(a), show(b)));
+        }
+        _ => {}
+    }
+}
+
 fn report_data(html: &std::path::Path) -> Value {
     let text = std::fs::read_to_string(html).unwrap();
     let start = text.find("id=\"report-data\">").unwrap() + "id=\"report-data\">".len();
@@ -533,9 +565,27 @@ fn reports_from_parquet_and_clickhouse_are_equal() {
         .unwrap()
         .as_nanos();
     let batch = &(now - 500_000_000).to_string();
-    for fixture in ["redis-7.4.1-all.rdb", "redis-7.0.15-cluster.rdb"] {
-        let path = fixtures_dir().join(fixture);
-        let cluster = fixture.trim_end_matches(".rdb");
+    // 5000 keys of equal size (`key:<n>`): ties at the top-100 boundary, a folded prefix.
+    let (_redis, populated) = populated_rdb(5000);
+    let populated_copy = dir.path().join("populated.rdb");
+    std::fs::copy(&populated, &populated_copy).unwrap();
+    // ... and every fixture at once, as 94 instances of one cluster.
+    let all_keys: u64 = fixture_rdbs().iter().map(|f| truth(f).len() as u64).sum();
+    for fixture in [
+        "redis-7.4.1-all.rdb",
+        "redis-7.0.15-cluster.rdb",
+        "valkey-8.0.1-edge.rdb",
+        "populated.rdb",
+        "*.rdb",
+    ] {
+        let path = match fixture {
+            "populated.rdb" => populated_copy.clone(),
+            _ => fixtures_dir().join(fixture),
+        };
+        let cluster = match fixture {
+            "*.rdb" => "all-fixtures",
+            _ => fixture.trim_end_matches(".rdb"),
+        };
         run_ok(
             bin()
                 .args([
@@ -586,11 +636,19 @@ fn reports_from_parquet_and_clickhouse_are_equal() {
                 .arg(&from_ch),
         );
         let (a, b) = (report_data(&from_pq), report_data(&from_ch));
-        assert_eq!(
-            a["total"]["keys"].as_u64().unwrap(),
-            truth(&path).len() as u64
+        let want_keys = match fixture {
+            "populated.rdb" => 5000,
+            "*.rdb" => all_keys,
+            _ => truth(&path).len() as u64,
+        };
+        assert_eq!(a["total"]["keys"].as_u64().unwrap(), want_keys);
+        let mut diffs = Vec::new();
+        json_diff(&a, &b, "$", &mut diffs);
+        assert!(
+            diffs.is_empty(),
+            "{fixture}: reports differ (Parquet vs ClickHouse):\n{}",
+            diffs.join("\n")
         );
-        assert_eq!(a, b, "{fixture}: reports differ");
     }
 }
 

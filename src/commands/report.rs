@@ -62,7 +62,7 @@ pub fn report_from_clickhouse(args: &FromClickhouseArgs) -> Result<(report::Repo
     let batch = reader::find_batch(&client, &args.cluster, args.batch)?;
     let label = format!("ClickHouse {} batch {batch}", client.url());
     let mut agg = report::Aggregator::new(&args.cluster, &label, &args.delimiters);
-    reader::for_each_batch(&client, &args.cluster, batch, |b| agg.add(b))?;
+    report::from_clickhouse::aggregate(&client, &args.cluster, batch, &args.delimiters, &mut agg)?;
     Ok((agg.finish(), default_output(&args.output, &args.cluster)))
 }
 
@@ -113,7 +113,7 @@ pub fn report_from_parquet(args: &FromParquetArgs) -> Result<(report::Report, Pa
         &batch_dir.display().to_string(),
         &args.delimiters,
     );
-    reader::for_each_batch(&batch_dir, |b| agg.add(b))?;
+    report::aggregate_overlapped(&mut agg, |send| reader::for_each_batch(&batch_dir, send))?;
     let out = default_output(&args.output, &args.cluster);
     Ok((agg.finish(), out))
 }

@@ -32,6 +32,11 @@ impl Tally {
         self.keys += 1;
         self.bytes += bytes;
     }
+
+    fn add_many(&mut self, keys: u64, bytes: u64) {
+        self.keys += keys;
+        self.bytes += bytes;
+    }
 }
 
 /// Adds to `map[key]`, allocating the key only the first time it is seen.
@@ -42,7 +47,9 @@ fn bump(map: &mut BTreeMap<String, Tally>, key: &str, bytes: u64) {
     }
 }
 
-/// One big key.
+/// One big key. The derived order (rank, instance, db, raw key) is total, so the kept top N
+/// do not depend on the order rows arrive in (ClickHouse's `ORDER BY rank DESC, instance DESC,
+/// db DESC, key DESC LIMIT N` picks the same keys).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct BigKey {
     /// The ranking value (rdb_size or member_count).
@@ -52,6 +59,9 @@ pub struct BigKey {
     pub instance: String,
     /// Database.
     pub db: i64,
+    /// Key bytes as stored (the tie-breaker).
+    #[serde(skip)]
+    pub raw_key: Vec<u8>,
     /// Key, printable (non-UTF-8 and control bytes escaped).
     pub key: String,
     /// Type.
@@ -148,48 +158,149 @@ pub fn printable_key(key: &[u8]) -> String {
     out
 }
 
+/// Histogram buckets: `(exclusive upper bound, label)` in order, and the label beyond the last.
+pub struct Buckets {
+    /// Upper bounds (exclusive) and labels.
+    pub bounds: &'static [(i64, &'static str)],
+    /// Label of values at or above the last bound.
+    pub last: &'static str,
+}
+
+impl Buckets {
+    /// The label of `v`.
+    pub fn label(&self, v: i64) -> &'static str {
+        self.bounds
+            .iter()
+            .find(|(upper, _)| v < *upper)
+            .map_or(self.last, |(_, l)| l)
+    }
+
+    /// The same as a SQL `multiIf` over the expression `v` (ClickHouse).
+    pub fn sql(&self, v: &str) -> String {
+        let mut s = String::from("multiIf(");
+        for (upper, label) in self.bounds {
+            s.push_str(&format!("{v} < {upper}, '{label}', "));
+        }
+        s.push_str(&format!("'{}')", self.last));
+        s
+    }
+}
+
+/// Seconds from the batch time to the expiry, for keys that expire after it.
+pub const TTL_BUCKETS: Buckets = Buckets {
+    bounds: &[
+        (3600, "2 < 1 hour"),
+        (86400, "3 < 1 day"),
+        (604800, "4 < 7 days"),
+        (2592000, "5 < 30 days"),
+    ],
+    last: "6 >= 30 days",
+};
+/// Label of keys without TTL.
+pub const NO_TTL: &str = "0 no TTL";
+/// Label of keys whose expiry is at or before the batch time.
+pub const EXPIRED: &str = "1 expired at batch time";
+
+/// LRU idle seconds.
+pub const IDLE_BUCKETS: Buckets = Buckets {
+    bounds: &[
+        (60, "0 < 1 minute"),
+        (3600, "1 < 1 hour"),
+        (86400, "2 < 1 day"),
+        (604800, "3 < 7 days"),
+    ],
+    last: "4 >= 7 days",
+};
+
+/// LFU counter.
+pub const FREQ_BUCKETS: Buckets = Buckets {
+    bounds: &[
+        (1, "0"),
+        (11, "1-10"),
+        (51, "11-50"),
+        (101, "51-100"),
+        (201, "101-200"),
+    ],
+    last: "201-255",
+};
+
 fn ttl_bucket(expire_ms: Option<i64>, batch_ms: i64) -> &'static str {
     match expire_ms {
-        None => "0 no TTL",
-        Some(e) if e <= batch_ms => "1 expired at batch time",
-        Some(e) => match (e - batch_ms) / 1000 {
-            0..3600 => "2 < 1 hour",
-            3600..86400 => "3 < 1 day",
-            86400..604800 => "4 < 7 days",
-            604800..2592000 => "5 < 30 days",
-            _ => "6 >= 30 days",
-        },
+        None => NO_TTL,
+        Some(e) if e <= batch_ms => EXPIRED,
+        Some(e) => TTL_BUCKETS.label((e - batch_ms) / 1000),
     }
 }
 
-fn idle_bucket(s: i64) -> &'static str {
-    match s {
-        ..60 => "0 < 1 minute",
-        60..3600 => "1 < 1 hour",
-        3600..86400 => "2 < 1 day",
-        86400..604800 => "3 < 7 days",
-        _ => "4 >= 7 days",
-    }
+/// Whether a key ranked `rank` comes after the smallest kept key in the [`BigKey`] order.
+fn beats(min: &BigKey, rank: i64, instance: &str, db: i64, key: &[u8]) -> bool {
+    (rank, instance, db, key)
+        > (
+            min.rank,
+            min.instance.as_str(),
+            min.db,
+            min.raw_key.as_slice(),
+        )
 }
 
-fn freq_bucket(f: i32) -> &'static str {
-    match f {
-        ..1 => "0",
-        1..=10 => "1-10",
-        11..=50 => "11-50",
-        51..=100 => "51-100",
-        101..=200 => "101-200",
-        _ => "201-255",
-    }
-}
-
-fn push_top(heap: &mut BinaryHeap<Reverse<BigKey>>, key: impl FnOnce() -> BigKey, rank: i64) {
+fn push_top(
+    heap: &mut BinaryHeap<Reverse<BigKey>>,
+    make: impl FnOnce() -> BigKey,
+    rank: i64,
+    instance: &str,
+    db: i64,
+    key: &[u8],
+) {
     if heap.len() < TOP_KEYS {
-        heap.push(Reverse(key()));
-    } else if heap.peek().is_some_and(|Reverse(min)| rank > min.rank) {
+        heap.push(Reverse(make()));
+    } else if heap
+        .peek()
+        .is_some_and(|Reverse(min)| beats(min, rank, instance, db, key))
+    {
         heap.pop();
-        heap.push(Reverse(key()));
+        heap.push(Reverse(make()));
     }
+}
+
+/// Keys that share every distribution label, from a grouped query.
+#[derive(Debug, Clone)]
+pub struct KeyGroup<'a> {
+    /// Instance.
+    pub instance: &'a str,
+    /// Database.
+    pub db: i64,
+    /// Type.
+    pub key_type: &'a str,
+    /// Encoding.
+    pub encoding: &'a str,
+    /// TTL bucket label.
+    pub ttl: &'a str,
+    /// Idle bucket label, when the keys have IDLE info.
+    pub idle: Option<&'a str>,
+    /// LFU bucket label, when the keys have FREQ info.
+    pub freq: Option<&'a str>,
+    /// Number of keys.
+    pub keys: u64,
+    /// Sum of their rdb_size.
+    pub bytes: u64,
+}
+
+/// Which slot column a slot group counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    /// `redis_slot`.
+    Redis,
+    /// `codis_slot`.
+    Codis,
+}
+
+/// Which biggest-keys table a key is offered to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopKind {
+    /// By rdb_size.
+    BySize,
+    /// By member_count.
+    ByMembers,
 }
 
 impl Aggregator {
@@ -261,10 +372,14 @@ impl Aggregator {
             let exp = (!expire.is_null(i)).then(|| expire.value(i));
             bump(&mut r.ttl, ttl_bucket(exp, batch_ms), bytes);
             if !idle.is_null(i) {
-                bump(&mut r.idle, idle_bucket(idle.value(i)), bytes);
+                bump(&mut r.idle, IDLE_BUCKETS.label(idle.value(i)), bytes);
             }
             if !freq.is_null(i) {
-                bump(&mut r.freq, freq_bucket(freq.value(i)), bytes);
+                bump(
+                    &mut r.freq,
+                    FREQ_BUCKETS.label(i64::from(freq.value(i))),
+                    bytes,
+                );
             }
             if !slot.is_null(i) {
                 r.redis_slots.entry(slot.value(i)).or_default().add(bytes);
@@ -277,6 +392,7 @@ impl Aggregator {
                 rank,
                 instance: instance.value(i).to_string(),
                 db: db.value(i),
+                raw_key: key.value(i).to_vec(),
                 key: printable_key(key.value(i)),
                 key_type: ty.value(i).to_string(),
                 encoding: enc.value(i).to_string(),
@@ -284,21 +400,115 @@ impl Aggregator {
                 rdb_size: size.value(i),
                 expire_at: exp,
             };
-            push_top(&mut self.by_size, || big(size.value(i)), size.value(i));
+            let (inst, d, k) = (instance.value(i), db.value(i), key.value(i));
+            push_top(
+                &mut self.by_size,
+                || big(size.value(i)),
+                size.value(i),
+                inst,
+                d,
+                k,
+            );
             push_top(
                 &mut self.by_members,
                 || big(members.value(i)),
                 members.value(i),
+                inst,
+                d,
+                k,
             );
         }
         Ok(())
+    }
+
+    /// Sets the batch time (for grouped input, where no row carries it).
+    pub fn set_batch(&mut self, batch_unix_nanos: i64) {
+        self.report.batch_unix_nanos = batch_unix_nanos;
+    }
+
+    /// Adds keys that share every distribution label (totals, type, encoding, db, instance,
+    /// TTL, idle and LFU buckets), from a grouped query.
+    pub fn add_group(&mut self, g: &KeyGroup<'_>) {
+        let r = &mut self.report;
+        r.total.add_many(g.keys, g.bytes);
+        r.by_type
+            .entry(g.key_type.to_string())
+            .or_default()
+            .add_many(g.keys, g.bytes);
+        match self
+            .encodings
+            .iter_mut()
+            .find(|(k, _)| k.0 == g.key_type && k.1 == g.encoding)
+        {
+            Some((_, tally)) => tally.add_many(g.keys, g.bytes),
+            None => {
+                let mut tally = Tally::default();
+                tally.add_many(g.keys, g.bytes);
+                self.encodings
+                    .push(((g.key_type.to_string(), g.encoding.to_string()), tally));
+            }
+        }
+        r.by_db.entry(g.db).or_default().add_many(g.keys, g.bytes);
+        r.by_instance
+            .entry(g.instance.to_string())
+            .or_default()
+            .add_many(g.keys, g.bytes);
+        r.ttl
+            .entry(g.ttl.to_string())
+            .or_default()
+            .add_many(g.keys, g.bytes);
+        if let Some(l) = g.idle {
+            r.idle
+                .entry(l.to_string())
+                .or_default()
+                .add_many(g.keys, g.bytes);
+        }
+        if let Some(l) = g.freq {
+            r.freq
+                .entry(l.to_string())
+                .or_default()
+                .add_many(g.keys, g.bytes);
+        }
+    }
+
+    /// Adds the keys of one slot.
+    pub fn add_slot(&mut self, kind: SlotKind, slot: i32, keys: u64, bytes: u64) {
+        let map = match kind {
+            SlotKind::Redis => &mut self.report.redis_slots,
+            SlotKind::Codis => &mut self.report.codis_slots,
+        };
+        map.entry(slot).or_default().add_many(keys, bytes);
+    }
+
+    /// Adds keys whose prefix path is `segments` (raw bytes, cut as the tree cuts them).
+    pub fn add_prefix_path(&mut self, segments: &[Vec<u8>], keys: u64, bytes: u64) {
+        self.tree.add_segments(segments, keys, bytes);
+    }
+
+    /// Offers one key to a biggest-keys table.
+    pub fn offer_top(&mut self, kind: TopKind, key: BigKey) {
+        let heap = match kind {
+            TopKind::BySize => &mut self.by_size,
+            TopKind::ByMembers => &mut self.by_members,
+        };
+        let (rank, db) = (key.rank, key.db);
+        let instance = key.instance.clone();
+        let raw = key.raw_key.clone();
+        push_top(heap, || key, rank, &instance, db, &raw);
     }
 
     /// The finished report.
     pub fn finish(mut self) -> Report {
         let sorted = |h: BinaryHeap<Reverse<BigKey>>| {
             let mut v: Vec<BigKey> = h.into_iter().map(|Reverse(k)| k).collect();
-            v.sort_by(|a, b| b.rank.cmp(&a.rank).then_with(|| a.key.cmp(&b.key)));
+            v.sort_by(|a, b| {
+                b.rank
+                    .cmp(&a.rank)
+                    .then_with(|| a.key.cmp(&b.key))
+                    .then_with(|| a.instance.cmp(&b.instance))
+                    .then_with(|| a.db.cmp(&b.db))
+                    .then_with(|| a.raw_key.cmp(&b.raw_key))
+            });
             v
         };
         self.report.by_encoding = self

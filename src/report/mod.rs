@@ -3,6 +3,8 @@
 //! no network request).
 
 pub mod aggregate;
+#[cfg(feature = "sink-clickhouse")]
+pub mod from_clickhouse;
 pub mod prefix;
 
 use std::path::Path;
@@ -14,6 +16,40 @@ pub use aggregate::{Aggregator, Report};
 const TEMPLATE: &str = include_str!("assets/report.html");
 const CSS: &str = include_str!("assets/report.css");
 const JS: &str = include_str!("assets/report.js");
+
+/// Feeds `agg` with the batches `produce` reads, reading on another thread so that decoding
+/// (Parquet pages, ArrowStream over HTTP) overlaps aggregation; at most two batches wait between
+/// them.
+pub fn aggregate_overlapped<P>(agg: &mut Aggregator, produce: P) -> Result<()>
+where
+    P: FnOnce(&mut dyn FnMut(&arrow_array::RecordBatch) -> Result<()>) -> Result<()> + Send,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel::<arrow_array::RecordBatch>(2);
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || {
+            let mut send = |b: &arrow_array::RecordBatch| {
+                tx.send(b.clone())
+                    .map_err(|_| anyhow::anyhow!("the report stopped reading"))
+            };
+            produce(&mut send)
+        });
+        let mut failed = None;
+        for batch in &rx {
+            if let Err(e) = agg.add(&batch) {
+                failed = Some(e);
+                break;
+            }
+        }
+        drop(rx);
+        let produced = producer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the report's reader thread panicked"))?;
+        match failed {
+            Some(e) => Err(e),
+            None => produced,
+        }
+    })
+}
 
 /// JSON that is safe inside a `<script>` element.
 fn script_safe_json(report: &Report) -> Result<String> {

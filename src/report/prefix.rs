@@ -193,6 +193,48 @@ impl PrefixTree {
         }
     }
 
+    /// Adds `keys` keys (`bytes` in all) whose path is `segments`: raw key bytes already cut
+    /// the way [`PrefixTree::add`] cuts keys (after each delimiter, the first 3 characters of a
+    /// key without delimiters, at most [`MAX_DEPTH`]), id-like ones possibly folded to `*`.
+    pub fn add_segments(&mut self, segments: &[Vec<u8>], keys: u64, bytes: u64) {
+        let mut node = &mut self.root;
+        node.keys += keys;
+        node.bytes += bytes;
+        let texts: Vec<String> = segments
+            .iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        // A key without delimiters arrives whole: cut it as `add` does at the top.
+        let flat = match texts.as_slice() {
+            [only] if only.len() > 4 && !only.chars().any(|c| self.delimiters.contains(&c)) => {
+                let cut = only.char_indices().nth(3).map_or(only.len(), |(i, _)| i);
+                Some([only[..cut].to_string(), only[cut..].to_string()])
+            }
+            _ => None,
+        };
+        let texts: &[String] = match &flat {
+            Some(two) => two,
+            None => &texts,
+        };
+        for seg in texts.iter().filter(|s| !s.is_empty()).take(MAX_DEPTH) {
+            let delim = seg.chars().last().filter(|c| self.delimiters.contains(c));
+            let core = match delim {
+                Some(c) => &seg[..seg.len() - c.len_utf8()],
+                None => seg.as_str(),
+            };
+            let name: String = if is_id_like(core) {
+                let mut n = String::from("*");
+                n.extend(delim);
+                n
+            } else {
+                seg.chars().take(64).collect()
+            };
+            node = node.child(&name);
+            node.keys += keys;
+            node.bytes += bytes;
+        }
+    }
+
     /// The finished tree.
     pub fn finish(mut self) -> Node {
         self.root.finish();

@@ -3,7 +3,6 @@
 //!
 //! Callers in async code run it under `tokio::task::spawn_blocking`.
 
-use std::io::Read;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
@@ -147,11 +146,6 @@ impl Client {
             .limit(64 << 20)
             .read_to_string()
             .map_err(|e| anyhow!("ClickHouse at {}: reading the response: {e}", self.url))
-    }
-
-    /// Runs a query and returns a reader over its response body (for large results).
-    pub fn stream(&self, req: &Request<'_>) -> Result<impl Read + Send + 'static> {
-        Ok(self.send(req)?.into_body().into_reader())
     }
 
     fn send(&self, req: &Request<'_>) -> Result<Response<Body>> {

@@ -9,7 +9,7 @@
 //! - [`client`]: HTTP requests with retries and backoff.
 //! - [`encode`]: insert blocks as compressed `FORMAT ArrowStream` bodies.
 //! - [`sink`]: the run, the per-instance writers and the completion marker.
-//! - [`reader`]: completed batches read back for reports.
+//! - [`reader`]: finding completed batches for reports.
 //!
 //! Exactly-once: each insert block carries an `insert_deduplication_token` unique to the run,
 //! instance and block, so a block retried after a lost response is stored once; a re-run of a
