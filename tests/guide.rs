@@ -57,20 +57,16 @@ fn the_sink_guide_works_when_followed() {
     for file in ["Cargo.toml", "Cargo.lock"] {
         std::fs::copy(root.join(file), ws.join(file)).unwrap();
     }
-    // Build time: the scratch copy starts with no sink enabled by default, so its build
-    // compiles the core and the new sink only (not Parquet or ClickHouse); the guide's own step
-    // adds the new sink to the default features.
+    // The scratch build shares this workspace's target directory, so only the workspace's own
+    // crates are compiled again; its binary gets another name so that it never replaces the
+    // `rdbinsight` the other tests run.
     let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
-    let default_line = manifest
-        .lines()
-        .find(|l| l.starts_with("default = ["))
-        .expect("a default feature list")
-        .to_string();
-    std::fs::write(
-        ws.join("Cargo.toml"),
-        manifest.replace(&default_line, "default = []"),
-    )
-    .unwrap();
+    assert!(manifest.contains("default-run = \"rdbinsight\""));
+    let manifest = manifest.replace(
+        "default-run = \"rdbinsight\"",
+        "default-run = \"rdbinsight-guide-scratch\"",
+    ) + "\n[[bin]]\nname = \"rdbinsight-guide-scratch\"\npath = \"src/main.rs\"\n";
+    std::fs::write(ws.join("Cargo.toml"), manifest).unwrap();
     copy_dir(&root.join("src"), &ws.join("src"));
     copy_dir(&root.join("plugins"), &ws.join("plugins"));
     std::fs::create_dir_all(ws.join("tests/fixtures")).unwrap();
@@ -91,8 +87,8 @@ fn the_sink_guide_works_when_followed() {
         let out = Command::new("bash")
             .args(["-euo", "pipefail", "-c", block])
             .current_dir(ws)
-            // Its own target directory (kept between runs), no network.
-            .env("CARGO_TARGET_DIR", root.join("target/sink-guide"))
+            // This workspace's target directory (see above), no network.
+            .env("CARGO_TARGET_DIR", root.join("target"))
             .env("CARGO_NET_OFFLINE", "true")
             .env_remove("RUSTFLAGS")
             .output()

@@ -169,7 +169,7 @@ mod tests {
     fn script_has_three_statements_and_the_ttl() {
         let s = script("redis", 30);
         assert_eq!(s.matches(";\n\n").count(), 3);
-        assert_eq!(s.matches("INTERVAL 30 DAY\n").count(), 2);
+        assert_eq!(s.matches("INTERVAL 30 DAY").count(), 2);
         assert!(s.contains("`redis`.`redis_records_raw`"));
         assert!(!script("redis", 0).contains("\nTTL "));
     }
