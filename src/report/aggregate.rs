@@ -39,14 +39,6 @@ impl Tally {
     }
 }
 
-/// Adds to `map[key]`, allocating the key only the first time it is seen.
-fn bump(map: &mut BTreeMap<String, Tally>, key: &str, bytes: u64) {
-    match map.get_mut(key) {
-        Some(t) => t.add(bytes),
-        None => map.entry(key.to_string()).or_default().add(bytes),
-    }
-}
-
 /// One big key. The derived order (rank, instance, db, raw key) is total, so the kept top N
 /// do not depend on the order rows arrive in (ClickHouse's `ORDER BY rank DESC, instance DESC,
 /// db DESC, key DESC LIMIT N` picks the same keys).
@@ -114,8 +106,51 @@ pub struct Report {
     pub prefixes: Node,
 }
 
+/// Tallies of a few distinct names (types, instances, bucket labels), looked up linearly
+/// starting with the last one hit: cheaper per row than a map, merged into the report's maps
+/// at the end.
+#[derive(Default)]
+struct FewTallies {
+    entries: Vec<(String, Tally)>,
+    last: usize,
+}
+
+impl FewTallies {
+    fn add(&mut self, name: &str, bytes: u64) {
+        if let Some((n, t)) = self.entries.get_mut(self.last) {
+            if n == name {
+                t.add(bytes);
+                return;
+            }
+        }
+        match self.entries.iter().position(|(n, _)| n == name) {
+            Some(i) => {
+                self.entries[i].1.add(bytes);
+                self.last = i;
+            }
+            None => {
+                let mut t = Tally::default();
+                t.add(bytes);
+                self.entries.push((name.to_string(), t));
+                self.last = self.entries.len() - 1;
+            }
+        }
+    }
+
+    fn merge_into(self, map: &mut BTreeMap<String, Tally>) {
+        for (name, t) in self.entries {
+            map.entry(name).or_default().add_many(t.keys, t.bytes);
+        }
+    }
+}
+
 /// Builds a [`Report`] from record batches.
 pub struct Aggregator {
+    by_type: FewTallies,
+    by_instance: FewTallies,
+    ttl: FewTallies,
+    idle: FewTallies,
+    freq: FewTallies,
     report: Report,
     tree: PrefixTree,
     by_size: BinaryHeap<Reverse<BigKey>>,
@@ -329,6 +364,11 @@ impl Aggregator {
             by_size: BinaryHeap::new(),
             by_members: BinaryHeap::new(),
             encodings: Vec::new(),
+            by_type: FewTallies::default(),
+            by_instance: FewTallies::default(),
+            ttl: FewTallies::default(),
+            idle: FewTallies::default(),
+            freq: FewTallies::default(),
         }
     }
 
@@ -353,7 +393,7 @@ impl Aggregator {
             let batch_ms = batch.value(i) / 1_000_000;
             let bytes = size.value(i).max(0) as u64;
             r.total.add(bytes);
-            bump(&mut r.by_type, ty.value(i), bytes);
+            self.by_type.add(ty.value(i), bytes);
             let (t, e) = (ty.value(i), enc.value(i));
             match self
                 .encodings
@@ -368,18 +408,15 @@ impl Aggregator {
                 }
             }
             r.by_db.entry(db.value(i)).or_default().add(bytes);
-            bump(&mut r.by_instance, instance.value(i), bytes);
+            self.by_instance.add(instance.value(i), bytes);
             let exp = (!expire.is_null(i)).then(|| expire.value(i));
-            bump(&mut r.ttl, ttl_bucket(exp, batch_ms), bytes);
+            self.ttl.add(ttl_bucket(exp, batch_ms), bytes);
             if !idle.is_null(i) {
-                bump(&mut r.idle, IDLE_BUCKETS.label(idle.value(i)), bytes);
+                self.idle.add(IDLE_BUCKETS.label(idle.value(i)), bytes);
             }
             if !freq.is_null(i) {
-                bump(
-                    &mut r.freq,
-                    FREQ_BUCKETS.label(i64::from(freq.value(i))),
-                    bytes,
-                );
+                self.freq
+                    .add(FREQ_BUCKETS.label(i64::from(freq.value(i))), bytes);
             }
             if !slot.is_null(i) {
                 r.redis_slots.entry(slot.value(i)).or_default().add(bytes);
@@ -511,6 +548,11 @@ impl Aggregator {
             });
             v
         };
+        self.by_type.merge_into(&mut self.report.by_type);
+        self.by_instance.merge_into(&mut self.report.by_instance);
+        self.ttl.merge_into(&mut self.report.ttl);
+        self.idle.merge_into(&mut self.report.idle);
+        self.freq.merge_into(&mut self.report.freq);
         self.report.by_encoding = self
             .encodings
             .into_iter()

@@ -54,7 +54,13 @@ pub struct Node {
 
 impl Node {
     fn child(&mut self, name: &str) -> &mut Node {
-        let idx = match self.index.get(name) {
+        let idx = self.child_index(name);
+        &mut self.children[idx]
+    }
+
+    /// The index of the child named `name` (created, or `(other)` when the node is full).
+    fn child_index(&mut self, name: &str) -> usize {
+        match self.index.get(name) {
             Some(&i) => i,
             None => {
                 let name = if self.children.len() >= MAX_CHILDREN {
@@ -74,8 +80,7 @@ impl Node {
                     }
                 }
             }
-        };
-        &mut self.children[idx]
+        }
     }
 
     /// Sorts children by size and drops lookup tables (call once, at the end).
@@ -115,6 +120,11 @@ pub struct PrefixTree {
     scratch: String,
     /// Byte lookup of the delimiters when they are all ASCII (the fast path).
     ascii: Option<[bool; 256]>,
+    /// The previous key (valid UTF-8 only) and, for each of its leading segments that ended
+    /// with a delimiter, (end offset, child index): keys arrive sorted, so the next key usually
+    /// shares those segments and skips their lookups.
+    last_key: Vec<u8>,
+    last_path: Vec<(usize, usize)>,
 }
 
 impl PrefixTree {
@@ -127,6 +137,8 @@ impl PrefixTree {
             },
             delimiters: delimiters.chars().collect(),
             scratch: String::new(),
+            last_key: Vec::new(),
+            last_path: Vec::with_capacity(MAX_DEPTH),
             ascii: delimiters.is_ascii().then(|| {
                 let mut t = [false; 256];
                 for b in delimiters.bytes() {
@@ -140,13 +152,41 @@ impl PrefixTree {
     /// Adds one key.
     pub fn add(&mut self, key: &[u8], bytes: u64) {
         let text = String::from_utf8_lossy(key);
+        let cacheable = matches!(text, std::borrow::Cow::Borrowed(_));
         let delimiters = &self.delimiters;
         let scratch = &mut self.scratch;
         let mut node = &mut self.root;
         node.keys += 1;
         node.bytes += bytes;
-        let mut rest: &str = &text;
-        for depth in 0..MAX_DEPTH {
+        // Reuse the previous key's leading segments that this key shares byte for byte.
+        let mut reused = 0;
+        let mut offset = 0;
+        if cacheable {
+            let common = key
+                .iter()
+                .zip(&self.last_key)
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| key.len().min(self.last_key.len()));
+            for &(end, idx) in &self.last_path {
+                if end > common {
+                    break;
+                }
+                node = &mut node.children[idx];
+                node.keys += 1;
+                node.bytes += bytes;
+                reused += 1;
+                offset = end;
+            }
+            self.last_path.truncate(reused);
+            self.last_key.clear();
+            self.last_key.extend_from_slice(key);
+        } else {
+            self.last_path.clear();
+            self.last_key.clear();
+        }
+        let mut extend_path = cacheable && self.last_path.len() == reused;
+        let mut rest: &str = &text[offset..];
+        for depth in reused..MAX_DEPTH {
             if rest.is_empty() {
                 break;
             }
@@ -186,9 +226,17 @@ impl PrefixTree {
                     false => seg,
                 }
             };
-            node = node.child(name);
+            let idx = node.child_index(name);
+            node = &mut node.children[idx];
             node.keys += 1;
             node.bytes += bytes;
+            // Only segments cut at a delimiter are shared by construction with a longer key.
+            if extend_path && delim.is_some() {
+                offset += seg.len();
+                self.last_path.push((offset, idx));
+            } else {
+                extend_path = false;
+            }
             rest = tail;
         }
     }
@@ -245,6 +293,52 @@ impl PrefixTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys of a small alphabet with delimiters, ids and long segments, deterministic.
+    fn sample_keys() -> Vec<Vec<u8>> {
+        let parts: [&[u8]; 9] = [
+            b"user:",
+            b"12345:",
+            b"profile",
+            b"a",
+            b":",
+            b"deadbeefcafe-",
+            b"x_",
+            b"\xff",
+            b"ok.",
+        ];
+        let mut state = 7u64;
+        let mut keys = Vec::new();
+        for _ in 0..3000 {
+            let mut k = Vec::new();
+            for _ in 0..(state % 7) {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                k.extend_from_slice(parts[(state >> 33) as usize % parts.len()]);
+            }
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            keys.push(k);
+        }
+        keys
+    }
+
+    #[test]
+    fn reusing_the_previous_path_changes_nothing() {
+        let mut keys = sample_keys();
+        keys.sort();
+        let mut cached = PrefixTree::new(DEFAULT_DELIMITERS);
+        let mut plain = PrefixTree::new(DEFAULT_DELIMITERS);
+        for (i, k) in keys.iter().enumerate() {
+            cached.add(k, i as u64);
+            plain.last_path.clear();
+            plain.last_key.clear();
+            plain.add(k, i as u64);
+        }
+        let a = serde_json::to_string(&cached.finish()).unwrap();
+        let b = serde_json::to_string(&plain.finish()).unwrap();
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn ids_are_folded_and_children_capped() {
