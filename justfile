@@ -21,7 +21,7 @@ lint:
 ci:
     bash .ci/run
 
-# Benchmarks: parse and dump speed, peak RSS (generates the bench RDB with redis-server on first use)
+# Benchmarks: parse, Parquet and ClickHouse dumps, reports: speed and peak RSS (makes the bench RDB with redis-server on first use)
 bench SCALE="0.1":
     cargo build --release
     python3 benches/bench.py --scale {{SCALE}}
@@ -46,3 +46,7 @@ fuzz-repl SECONDS="600":
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
     mkdir -p fuzz/corpus/repl_framing
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run repl_framing corpus/repl_framing -- -max_total_time={{SECONDS}}
+
+# Start the real ClickHouse engine (chdb-core, installed by tests/run.sh) behind its HTTP interface on PORT
+clickhouse PORT="8123" DATA="/tmp/rdbinsight-chdb":
+    bash tests/clickhouse-http/start-chdb-http.sh {{PORT}} {{DATA}}
