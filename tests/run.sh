@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need when it is missing (Debian's redis-server and chromium, Python's
-# pyarrow, rust-just and chdb-core), then runs every test of the workspace. Safe to run again.
+# Installs what the tests need when it is missing (Debian's redis-server, chromium, tmux and curl,
+# Python's pyarrow, rust-just and chdb-core), then runs every test of the workspace. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,8 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-cli >/dev/null || need_apt+=(redis-tools)
 command -v chromium >/dev/null || need_apt+=(chromium)
+command -v tmux >/dev/null || need_apt+=(tmux)
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing ${need_apt[*]} (apt)" >&2
     sudo_cmd=""
