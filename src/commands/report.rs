@@ -75,17 +75,10 @@ pub fn report_from_clickhouse(_args: &FromClickhouseArgs) -> Result<(report::Rep
 #[cfg(any(feature = "sink-parquet", feature = "sink-clickhouse"))]
 fn default_output(output: &Option<PathBuf>, cluster: &str) -> PathBuf {
     output.clone().unwrap_or_else(|| {
-        let safe: String = cluster
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        PathBuf::from(format!("report-{safe}.html"))
+        PathBuf::from(format!(
+            "report-{}.html",
+            rdbinsight_sink_api::names::safe_file_name(cluster)
+        ))
     })
 }
 

@@ -97,6 +97,7 @@
 #![deny(missing_docs)]
 
 mod lifecycle;
+pub mod names;
 mod redact;
 mod registry;
 pub mod schema;

@@ -101,7 +101,7 @@ impl Sink for ClickhouseSink {
             token_prefix: format!(
                 "rdbinsight-{}-{:016x}",
                 self.nonce,
-                fnv64(&instance.instance)
+                rdbinsight_sink_api::names::fnv1a64(instance.instance.as_bytes())
             ),
             insert_sql: Arc::new(insert_sql),
             block_rows: self.block_rows,
@@ -269,11 +269,4 @@ impl InstanceWriter for ClickhouseWriter {
         }
         Ok(())
     }
-}
-
-/// FNV-1a, 64 bits: a short stable tag of an instance name for insert tokens.
-fn fnv64(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }

@@ -16,8 +16,6 @@ pub const CLUSTER_PREFIX: &str = "cluster=";
 pub const PARQUET_EXT: &str = ".parquet";
 /// Extension of an instance file being written.
 pub const TMP_EXT: &str = ".parquet.tmp";
-/// Longest escaped name kept whole; longer ones are cut and given a hash suffix.
-const MAX_NAME: usize = 180;
 
 /// The batch slug: UTC time as `YYYY-MM-DD_HH-mm-ss.SSSSSSSSSZ` (nanoseconds, so runs in the same
 /// millisecond get different directories).
@@ -46,40 +44,13 @@ pub fn make_batch_dir(slug: &str) -> String {
     format!("{BATCH_PREFIX}{slug}")
 }
 
-/// A file-name-safe form of any name (instance or cluster): `:` becomes `-`; ASCII letters,
-/// digits, `.`, `-`, `_` stay; every other byte (separators, control bytes, spaces, `%`, non-ASCII)
-/// becomes `%XX`; a leading `.` is escaped so no name is `.`/`..` or hidden; very long names are
-/// cut and suffixed with a hash of the whole name.
-pub fn sanitize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for (i, b) in name.bytes().enumerate() {
-        match b {
-            b':' => out.push('-'),
-            b'.' if i == 0 => out.push_str("%2E"),
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    if out.is_empty() {
-        out.push_str("%00empty");
-    }
-    if out.len() > MAX_NAME {
-        let hash = fnv1a(name.as_bytes());
-        out.truncate(MAX_NAME);
-        out.push_str(&format!("~{hash:016x}"));
-    }
-    out
-}
+/// A file-name-safe form of any name (instance or cluster); see
+/// [`rdbinsight_sink_api::names::safe_file_name`].
+pub use rdbinsight_sink_api::names::safe_file_name as sanitize_name;
 
 /// Instance file name (without extension): the seed's `127.0.0.1:6379` -> `127.0.0.1-6379`.
 pub fn sanitize_instance_filename(instance: &str) -> String {
     sanitize_name(instance)
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    })
 }
 
 /// Creates a directory and its parents; fine if it exists.
