@@ -123,22 +123,19 @@ pub fn batch_params<'a>(req: Request<'a>, cluster: &str, batch_nanos: i64) -> Re
 /// Refuses a batch that is already complete and deletes rows an earlier failed attempt at the
 /// same batch left in the raw table.
 pub fn prepare_batch(client: &Client, cluster: &str, batch_nanos: i64) -> Result<()> {
-    let database = &client.url().database;
-    let completed = qualified(database, schema::COMPLETED_TABLE);
-    let raw = qualified(database, schema::RAW_TABLE);
-    let sql = format!("SELECT count() FROM {completed} WHERE {BATCH_FILTER}");
-    let done = client.execute(&batch_params(Request::sql(&sql), cluster, batch_nanos))?;
-    if done.trim() != "0" {
-        bail!("batch {batch_nanos} of cluster {cluster:?} is already complete in {completed}; a completed batch is never rewritten");
+    if count_batch(client, schema::COMPLETED_TABLE, cluster, batch_nanos)? != 0 {
+        bail!(
+            "batch {batch_nanos} of cluster {cluster:?} is already complete in {}; a completed batch is never rewritten",
+            qualified(&client.url().database, schema::COMPLETED_TABLE)
+        );
     }
-    let sql = format!("SELECT count() FROM {raw} WHERE {BATCH_FILTER}");
-    let leftovers = client.execute(&batch_params(Request::sql(&sql), cluster, batch_nanos))?;
-    if leftovers.trim() != "0" {
+    let leftovers = count_batch(client, schema::RAW_TABLE, cluster, batch_nanos)?;
+    if leftovers != 0 {
         tracing::warn!(
             operation = "remove_leftovers",
             cluster,
             batch = batch_nanos,
-            rows = leftovers.trim(),
+            rows = leftovers,
             "removing the rows a failed attempt at this batch left (they were never visible)"
         );
         delete_batch(client, cluster, batch_nanos)?;
@@ -157,10 +154,10 @@ pub fn delete_batch(client: &Client, cluster: &str, batch_nanos: i64) -> Result<
     Ok(())
 }
 
-/// Rows of one batch in the raw table.
-pub fn count_batch_rows(client: &Client, cluster: &str, batch_nanos: i64) -> Result<u64> {
-    let raw = qualified(&client.url().database, schema::RAW_TABLE);
-    let sql = format!("SELECT count() FROM {raw} WHERE {BATCH_FILTER}");
+/// Rows of one batch in `table` (the raw table, or the completed-batches table).
+pub fn count_batch(client: &Client, table: &str, cluster: &str, batch_nanos: i64) -> Result<u64> {
+    let table = qualified(&client.url().database, table);
+    let sql = format!("SELECT count() FROM {table} WHERE {BATCH_FILTER}");
     let text = client.execute(&batch_params(Request::sql(&sql), cluster, batch_nanos))?;
     text.trim()
         .parse()

@@ -123,7 +123,7 @@ impl Sink for ClickhouseSink {
         let version = self.run.tool_version.clone();
         let label = self.batch_label();
         blocking(move || {
-            let stored = setup::count_batch_rows(&client, &cluster, batch)?;
+            let stored = setup::count_batch(&client, schema::RAW_TABLE, &cluster, batch)?;
             if stored != rows {
                 bail!(
                     "ClickHouse holds {stored} rows of {label} but {rows} were read; no completion marker written"
