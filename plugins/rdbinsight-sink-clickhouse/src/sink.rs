@@ -52,7 +52,17 @@ impl SinkConfig for ClickhouseConfig {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0)
         );
+        let insert_sql = format!(
+            "INSERT INTO {} ({}) FORMAT ArrowStream",
+            qualified(&client.url().database, schema::RAW_TABLE),
+            RAW_COLUMNS
+                .iter()
+                .map(|(n, _)| schema::ident(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         Ok(Box::new(ClickhouseSink {
+            insert_sql: Arc::new(insert_sql),
             client,
             run: run.clone(),
             nonce,
@@ -66,6 +76,8 @@ impl SinkConfig for ClickhouseConfig {
 
 struct ClickhouseSink {
     client: Arc<Client>,
+    /// The INSERT statement of every block, shared by the writers.
+    insert_sql: Arc<String>,
     run: RunInfo,
     nonce: String,
     block_rows: u64,
@@ -86,15 +98,6 @@ impl ClickhouseSink {
 #[async_trait]
 impl Sink for ClickhouseSink {
     async fn open_instance(&self, instance: &InstanceInfo) -> Result<Box<dyn InstanceWriter>> {
-        let insert_sql = format!(
-            "INSERT INTO {} ({}) FORMAT ArrowStream",
-            qualified(&self.client.url().database, schema::RAW_TABLE),
-            RAW_COLUMNS
-                .iter()
-                .map(|(n, _)| schema::ident(n))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
         Ok(Box::new(ClickhouseWriter {
             client: self.client.clone(),
             instance: instance.instance.clone(),
@@ -103,7 +106,7 @@ impl Sink for ClickhouseSink {
                 self.nonce,
                 rdbinsight_sink_api::names::fnv1a64(instance.instance.as_bytes())
             ),
-            insert_sql: Arc::new(insert_sql),
+            insert_sql: self.insert_sql.clone(),
             block_rows: self.block_rows,
             compression: self.compression,
             pending: None,
