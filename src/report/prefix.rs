@@ -109,6 +109,27 @@ fn is_id_like(core: &str) -> bool {
     digits || hex
 }
 
+/// The node name of a key segment (`core` is `seg` without its trailing delimiter `delim`):
+/// `*<delimiter>` for id-like segments, else the segment cut at 64 characters. `scratch` holds
+/// the folded name.
+fn segment_name<'a>(
+    seg: &'a str,
+    core: &str,
+    delim: Option<char>,
+    scratch: &'a mut String,
+) -> &'a str {
+    if is_id_like(core) {
+        scratch.clear();
+        scratch.push('*');
+        scratch.extend(delim);
+        scratch
+    } else if seg.len() > 64 {
+        seg.char_indices().nth(64).map_or(seg, |(i, _)| &seg[..i])
+    } else {
+        seg
+    }
+}
+
 /// Delimiters keys are split after, unless configured otherwise.
 pub const DEFAULT_DELIMITERS: &str = ":/.|-_";
 
@@ -215,17 +236,7 @@ impl PrefixTree {
                 Some(c) => &seg[..seg.len() - c.len_utf8()],
                 None => seg,
             };
-            let name: &str = if is_id_like(core) {
-                scratch.clear();
-                scratch.push('*');
-                scratch.extend(delim);
-                scratch
-            } else {
-                match seg.len() > 64 {
-                    true => seg.char_indices().nth(64).map_or(seg, |(i, _)| &seg[..i]),
-                    false => seg,
-                }
-            };
+            let name = segment_name(seg, core, delim, scratch);
             let idx = node.child_index(name);
             node = &mut node.children[idx];
             node.keys += 1;
@@ -270,14 +281,8 @@ impl PrefixTree {
                 Some(c) => &seg[..seg.len() - c.len_utf8()],
                 None => seg.as_str(),
             };
-            let name: String = if is_id_like(core) {
-                let mut n = String::from("*");
-                n.extend(delim);
-                n
-            } else {
-                seg.chars().take(64).collect()
-            };
-            node = node.child(&name);
+            let name = segment_name(seg, core, delim, &mut self.scratch);
+            node = node.child(name);
             node.keys += keys;
             node.bytes += bytes;
         }
