@@ -36,16 +36,14 @@ pub struct DumpPlan {
     pub concurrency: usize,
     /// Becomes `true` when the user asks the run to stop (Ctrl-C, SIGTERM).
     pub interrupt: Option<tokio::sync::watch::Receiver<bool>>,
-    /// Live counters, one entry per instance in `instances` order (see [`DumpPlan::counters_for`]).
-    pub counters: Arc<RunCounters>,
 }
 
 impl DumpPlan {
-    /// Fresh counters for `instances` written to `sink`.
-    pub fn counters_for(sink: &str, instances: &[InstanceSpec]) -> Arc<RunCounters> {
+    /// Fresh counters for this plan's instances, in order, written to `sink`.
+    pub fn counters(&self, sink: &str) -> Arc<RunCounters> {
         Arc::new(RunCounters::new(
             sink,
-            instances.iter().map(|i| (i.name.clone(), i.size_hint)),
+            self.instances.iter().map(|i| (i.name.clone(), i.size_hint)),
         ))
     }
 }
@@ -113,7 +111,18 @@ pub struct DumpOutcome {
 }
 
 /// Runs the whole dump; on any failure the sink's run is aborted and nothing is published.
-pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome> {
+/// `counters` are the plan's ([`DumpPlan::counters`]), updated as the run goes.
+pub async fn run(
+    plan: DumpPlan,
+    config: &dyn SinkConfig,
+    counters: &RunCounters,
+) -> Result<DumpOutcome> {
+    anyhow::ensure!(
+        counters.instances.len() == plan.instances.len(),
+        "internal: {} counters for {} instances",
+        counters.instances.len(),
+        plan.instances.len()
+    );
     let sink_name = config.sink_name();
     config
         .validate()
@@ -127,13 +136,8 @@ pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome>
     let limit = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     let parse = Arc::new(plan.parse);
     let mut tasks = JoinSet::new();
-    for (index, spec) in plan.instances.into_iter().enumerate() {
-        let counters = plan
-            .counters
-            .instances
-            .get(index)
-            .cloned()
-            .unwrap_or_else(|| Arc::new(InstanceCounters::new(&spec.name, spec.size_hint)));
+    for (spec, counters) in plan.instances.into_iter().zip(&counters.instances) {
+        let counters = counters.clone();
         let sink = sink.clone();
         let limit = limit.clone();
         let parse = parse.clone();
@@ -190,7 +194,7 @@ pub async fn run(plan: DumpPlan, config: &dyn SinkConfig) -> Result<DumpOutcome>
     let sink = Arc::try_unwrap(sink)
         .map_err(|_| anyhow!("internal: sink still shared after the instances ended"))?;
     if let Some(e) = failure {
-        for c in &plan.counters.instances {
+        for c in &counters.instances {
             if c.state() == State::Running {
                 c.set_state(State::Failed);
             }

@@ -43,15 +43,13 @@ pub async fn exec(matches: &ArgMatches, quiet: bool, out: &mut dyn Write) -> Res
     let config = rdbinsight_sink_parquet::ParquetConfig::new(&args.out_dir);
     let batch_unix_nanos = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
         .context("the clock is beyond the year 2262")?;
-    let instances = files.instances()?;
     let plan = DumpPlan {
         run: RunInfo {
             cluster: args.cluster.clone(),
             batch_unix_nanos,
             tool_version: env!("CARGO_PKG_VERSION").into(),
         },
-        counters: DumpPlan::counters_for("parquet", &instances),
-        instances,
+        instances: files.instances()?,
         parse: ParseOptions::default(),
         batch_rows: DEFAULT_BATCH_ROWS,
         concurrency: std::thread::available_parallelism()

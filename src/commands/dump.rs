@@ -106,13 +106,13 @@ pub async fn run_observed(
     quiet: bool,
     metrics_addr: Option<&str>,
 ) -> Result<dump::DumpOutcome> {
-    let counters = plan.counters.clone();
+    let counters = plan.counters(config.sink_name());
     let metrics = match metrics_addr {
         Some(addr) => Some(crate::progress::metrics::serve(addr, counters.clone()).await?),
         None => None,
     };
     let display = Display::start(counters.clone(), Mode::detect(quiet));
-    let result = dump::run(plan, config).await;
+    let result = dump::run(plan, config, &counters).await;
     display.stop().await;
     if let Some(task) = metrics {
         task.abort();
@@ -172,8 +172,6 @@ pub async fn exec(
         None => i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
             .context("the clock is beyond the year 2262")?,
     };
-    let instances = instances;
-    let counters = DumpPlan::counters_for(plugin.name, &instances);
     let plan = DumpPlan {
         run: RunInfo {
             cluster,
@@ -189,7 +187,6 @@ pub async fn exec(
         batch_rows: args.batch_rows,
         concurrency: args.concurrency(),
         interrupt: Some(dump::watch_signals()),
-        counters,
     };
     let outcome = run_observed(plan, config.as_ref(), quiet, args.metrics_addr.as_deref()).await?;
     let rows: u64 = outcome.instances.iter().map(|(_, s)| s.rows).sum();
