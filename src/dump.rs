@@ -20,7 +20,7 @@ use crate::source::InstanceSpec;
 use crate::source::SlotMode;
 
 /// Batches in flight per instance between the parser and the sink.
-const CHANNEL_BATCHES: usize = 4;
+const CHANNEL_BATCHES: usize = 2;
 
 /// Everything a dump needs besides the sink.
 pub struct DumpPlan {

@@ -8,7 +8,7 @@ use rdbinsight_sink_api::{SinkArgs, SinkConfig};
 use serde::Serialize;
 
 /// Default sort memory per instance.
-pub const DEFAULT_MAX_MEMORY: &str = "64MiB";
+pub const DEFAULT_MAX_MEMORY: &str = "32MiB";
 
 /// Flags of `into-parquet`.
 #[derive(Debug, clap::Args)]

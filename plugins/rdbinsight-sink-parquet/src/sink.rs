@@ -182,6 +182,13 @@ impl Sink for ParquetRun {
                 )
             })?;
         let spill_dir = self.ctx.tmp_dir.join(format!(".spill-{stem}"));
+        let sorter = Sorter::new(self.ctx.config.max_memory as usize, spill_dir);
+        let (input, rx) = tokio::sync::mpsc::channel(SORT_QUEUE);
+        let name = instance.instance.clone();
+        let thread = std::thread::Builder::new()
+            .name("rdbinsight-sort".into())
+            .spawn(move || sort_thread(sorter, rx, &name))
+            .context("parquet: cannot start the sort thread")?;
         info!(operation = "open_instance", instance = %instance.instance, path = %tmp_path.display(), "parquet writer opened");
         Ok(Box::new(ParquetInstance {
             ctx: self.ctx.clone(),
@@ -190,7 +197,8 @@ impl Sink for ParquetRun {
             stem,
             tmp_path,
             final_path,
-            sorter: Some(Sorter::new(self.ctx.config.max_memory as usize, spill_dir)),
+            input: Some(input),
+            thread: Some(thread),
             rows: 0,
         }))
     }
@@ -262,6 +270,54 @@ async fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Batches queued for an instance's sort thread.
+const SORT_QUEUE: usize = 1;
+
+/// What an instance's sort thread is told.
+enum SortMsg {
+    /// Rows to sort.
+    Rows(RecordBatch),
+    /// Every row has been sent: merge and send the sorted batches here.
+    Finish(tokio::sync::mpsc::Sender<RecordBatch>),
+}
+
+/// The body of an instance's sort thread: takes rows until told to finish (then emits the
+/// sorted batches) or until its input closes (abort: spill files are removed).
+fn sort_thread(
+    mut sorter: Sorter,
+    mut rx: tokio::sync::mpsc::Receiver<SortMsg>,
+    instance: &str,
+) -> Result<()> {
+    let mut receive = || {
+        while let Some(msg) = rx.blocking_recv() {
+            match msg {
+                SortMsg::Rows(batch) => {
+                    let runs = sorter.spilled_runs();
+                    sorter.push(&batch)?;
+                    if sorter.spilled_runs() > runs {
+                        info!(
+                            operation = "spill",
+                            instance,
+                            runs = sorter.spilled_runs(),
+                            "sort buffer spilled"
+                        );
+                    }
+                }
+                SortMsg::Finish(out) => {
+                    return sorter.finish(|b| {
+                        out.blocking_send(b)
+                            .map_err(|_| anyhow!("parquet writer stopped"))
+                    });
+                }
+            }
+        }
+        Ok(())
+    };
+    let result = receive();
+    sorter.cleanup();
+    result.with_context(|| format!("sorting the rows of {instance}"))
+}
+
 struct ParquetInstance {
     ctx: Arc<RunCtx>,
     info: InstanceInfo,
@@ -269,18 +325,27 @@ struct ParquetInstance {
     stem: String,
     tmp_path: PathBuf,
     final_path: PathBuf,
-    sorter: Option<Sorter>,
+    input: Option<tokio::sync::mpsc::Sender<SortMsg>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
     rows: u64,
 }
 
 impl ParquetInstance {
-    fn name(&self) -> &str {
-        &self.info.instance
+    /// Closes the sort thread's input and waits for it; its error, if any.
+    async fn join_sorter(&mut self) -> Result<()> {
+        self.input = None;
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| anyhow!("sort thread lost: {e}"))?
+            .map_err(|_| anyhow!("sort thread panicked"))?
     }
 
     async fn write_sorted(&mut self) -> Result<u64> {
-        let sorter = self
-            .sorter
+        let input = self
+            .input
             .take()
             .context("parquet: instance already finished")?;
         let file = self
@@ -290,12 +355,11 @@ impl ParquetInstance {
         let props = self.ctx.writer_properties();
         let mut writer = AsyncArrowWriter::try_new(file, record_schema(), Some(props))?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
-        let merge = tokio::task::spawn_blocking(move || {
-            sorter.finish(|b| {
-                tx.blocking_send(b)
-                    .map_err(|_| anyhow!("parquet writer stopped"))
-            })
-        });
+        if input.send(SortMsg::Finish(tx)).await.is_err() {
+            self.join_sorter().await?;
+            bail!("the sort thread stopped early");
+        }
+        drop(input);
         let mut write_err = None;
         while let Some(batch) = rx.recv().await {
             if let Err(e) = writer.write(&batch).await {
@@ -304,15 +368,13 @@ impl ParquetInstance {
             }
         }
         drop(rx);
-        let merged = merge
-            .await
-            .map_err(|e| anyhow!("sort thread failed: {e}"))?;
+        let sorted = self.join_sorter().await;
         if let Some(e) = write_err {
             return Err(
                 anyhow::Error::new(e).context(format!("cannot write {}", self.tmp_path.display()))
             );
         }
-        merged.with_context(|| format!("sorting the rows of {}", self.name()))?;
+        sorted?;
         writer
             .close()
             .await
@@ -328,30 +390,16 @@ impl ParquetInstance {
 #[async_trait]
 impl InstanceWriter for ParquetInstance {
     async fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
-        let sorter = self
-            .sorter
-            .as_mut()
-            .context("parquet: write after finish")?;
+        let input = self.input.as_ref().context("parquet: write after finish")?;
         self.rows += batch.num_rows() as u64;
-        if sorter.would_spill(batch) {
-            let mut owned = self.sorter.take().context("parquet: write after finish")?;
-            let batch = batch.clone();
-            let (owned, r) = tokio::task::spawn_blocking(move || {
-                let r = owned.push(batch);
-                (owned, r)
-            })
-            .await
-            .map_err(|e| anyhow!("spill thread failed: {e}"))?;
-            self.sorter = Some(owned);
-            r.with_context(|| {
-                format!(
-                    "parquet: instance {}: spilling sorted rows",
-                    self.info.instance
-                )
-            })?;
-            info!(operation = "spill", instance = %self.info.instance, runs = self.sorter.as_ref().map_or(0, |s| s.spilled_runs()), "sort buffer spilled");
-        } else {
-            sorter.push(batch.clone())?;
+        if input.send(SortMsg::Rows(batch.clone())).await.is_err() {
+            self.join_sorter()
+                .await
+                .with_context(|| format!("parquet: instance {}", self.info.instance))?;
+            bail!(
+                "parquet: instance {}: the sort thread stopped early",
+                self.info.instance
+            );
         }
         Ok(())
     }
@@ -390,9 +438,8 @@ impl InstanceWriter for ParquetInstance {
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {
-        if let Some(s) = self.sorter.take() {
-            s.cleanup();
-        }
+        // Closing the input makes the sort thread remove its spill files.
+        let _ = self.join_sorter().await;
         Ok(())
     }
 }

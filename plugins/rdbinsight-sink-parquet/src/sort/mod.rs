@@ -1,0 +1,346 @@
+//! External sort of one instance's rows by (db, key) in bounded memory.
+//!
+//! Rows are kept in a compact row form ([`rows`]) in one arena; when the arena reaches the
+//! budget it is ordered ([`order`]) and spilled as an lz4-compressed run file. At the end the
+//! runs, and the rows still in memory, are merged ([`merge`]), at most [`fan_in`] files at a
+//! time (extra passes when there are more), so open files stay bounded whatever the number of
+//! keys, and sorted record batches are rebuilt from the merged rows.
+
+mod merge;
+mod order;
+mod rows;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use arrow_array::RecordBatch;
+
+use merge::{Run, RunWriter};
+use order::{digit, sort_entries, Entry};
+use rows::{encode_row, BatchAssembler, Columns, Constants, Names};
+
+/// Most run files open at once during a merge.
+pub const FAN_IN: usize = 16;
+
+/// Run files merged at once: [`FAN_IN`], fewer when the process may open few files
+/// (`ulimit -n`), so that concurrent instances, their inputs and outputs still fit.
+pub fn fan_in() -> usize {
+    static FAN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *FAN.get_or_init(|| fan_in_for(open_files_limit()))
+}
+
+/// Fan-in for a soft limit of `limit` open files: a quarter of what is left after 24 for the
+/// runtime, inputs and outputs, between 2 and [`FAN_IN`].
+pub fn fan_in_for(limit: Option<u64>) -> usize {
+    match limit {
+        None => FAN_IN,
+        Some(n) => (n.saturating_sub(24) / 4).clamp(2, FAN_IN as u64) as usize,
+    }
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (Linux); `None` when unknown or
+/// unlimited.
+fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+/// Rows per batch of sorted output.
+pub const OUTPUT_ROWS: usize = 65_536;
+/// Bytes of one in-memory row's sort entry.
+const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
+/// Largest arena: row offsets are 32-bit.
+const MAX_ARENA: usize = 1 << 31;
+
+/// Sorts rows of one instance with a memory budget, spilling runs under `spill_dir`.
+pub struct Sorter {
+    budget: usize,
+    arena: Vec<u8>,
+    entries: Vec<Entry>,
+    names: Names,
+    constants: Option<Constants>,
+    spill_dir: PathBuf,
+    runs: Vec<PathBuf>,
+    next_run: usize,
+}
+
+impl Sorter {
+    /// A sorter that keeps at most `budget` bytes of rows in memory.
+    pub fn new(budget: usize, spill_dir: PathBuf) -> Self {
+        Self {
+            budget: budget.max(1),
+            arena: Vec::new(),
+            entries: Vec::new(),
+            names: Names::default(),
+            constants: None,
+            spill_dir,
+            runs: Vec::new(),
+            next_run: 0,
+        }
+    }
+
+    /// Memory the rows held take: the arena's filled part and the entries' whole capacity.
+    fn used(&self) -> usize {
+        self.arena.len() + self.entries.capacity() * ENTRY_BYTES
+    }
+
+    /// Makes room for one more entry without growing past the budget: the entries grow by
+    /// doubling, so their capacity is what counts.
+    fn reserve_entry(&mut self) {
+        if self.entries.len() == self.entries.capacity() {
+            let room = self.budget.saturating_sub(self.used()) / ENTRY_BYTES;
+            let grow = self.entries.capacity().clamp(1024, room.max(1024));
+            self.entries.reserve_exact(grow);
+        }
+    }
+
+    /// Adds the rows of `batch`, spilling sorted runs whenever the budget is reached.
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let cols = Columns::of(batch)?;
+        if let Some(c) = Constants::of(&cols)? {
+            match &self.constants {
+                None => self.constants = Some(c),
+                Some(have) => anyhow::ensure!(
+                    *have == c,
+                    "rows of one instance must share cluster, batch and instance: {c:?} after {have:?}"
+                ),
+            }
+        }
+        if self.arena.capacity() == 0 {
+            // Room for the budget up front: the arena never moves while it fills.
+            self.arena.reserve(self.budget.min(MAX_ARENA));
+        }
+        for r in 0..cols.rows() {
+            self.reserve_entry();
+            let offset = self.arena.len() as u32;
+            encode_row(&cols, r, &mut self.names, &mut self.arena)?;
+            let (db, key) = cols.db_key(r);
+            let (word, rest) = digit(key, 0);
+            self.entries.push(Entry {
+                db,
+                word,
+                offset,
+                rest,
+            });
+            if self.used() >= self.budget || self.arena.len() >= MAX_ARENA {
+                self.spill()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs spilled so far.
+    pub fn spilled_runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    fn new_run_path(&mut self) -> Result<PathBuf> {
+        if self.next_run == 0 {
+            std::fs::create_dir_all(&self.spill_dir).with_context(|| {
+                format!("cannot create spill directory {}", self.spill_dir.display())
+            })?;
+        }
+        let p = self.spill_dir.join(format!("run-{:06}.lz4", self.next_run));
+        self.next_run += 1;
+        Ok(p)
+    }
+
+    fn spill(&mut self) -> Result<()> {
+        sort_entries(&mut self.entries, &self.arena)?;
+        let path = self.new_run_path()?;
+        let mut w = RunWriter::create(&path)?;
+        for e in &self.entries {
+            w.write(order::body_at(&self.arena, e.offset)?)?;
+        }
+        w.close()?;
+        self.arena.clear();
+        self.entries.clear();
+        self.runs.push(path);
+        Ok(())
+    }
+
+    /// Emits every row in (db, key) order, in batches of up to [`OUTPUT_ROWS`], then removes the
+    /// spill files.
+    pub fn finish(&mut self, mut emit: impl FnMut(RecordBatch) -> Result<()>) -> Result<()> {
+        let Some(constants) = self.constants.take() else {
+            self.cleanup();
+            return Ok(());
+        };
+        sort_entries(&mut self.entries, &self.arena)?;
+        let fan_in = fan_in();
+        while self.runs.len() > fan_in {
+            let group: Vec<PathBuf> = self.runs.drain(..fan_in).collect();
+            let path = self.new_run_path()?;
+            let mut w = RunWriter::create(&path)?;
+            merge::merge(group.iter().cloned().map(Run::File).collect(), |body| {
+                w.write(body)
+            })?;
+            w.close()?;
+            for p in &group {
+                std::fs::remove_file(p)
+                    .with_context(|| format!("cannot remove {}", p.display()))?;
+            }
+            self.runs.push(path);
+        }
+        let mut runs: Vec<Run> = std::mem::take(&mut self.runs)
+            .into_iter()
+            .map(Run::File)
+            .collect();
+        runs.push(Run::Memory {
+            arena: std::mem::take(&mut self.arena),
+            entries: std::mem::take(&mut self.entries),
+        });
+        let mut out = BatchAssembler::new(OUTPUT_ROWS);
+        merge::merge(runs, |body| {
+            out.append(body, &self.names)?;
+            if out.rows() == OUTPUT_ROWS {
+                emit(out.finish(&constants)?)?;
+            }
+            Ok(())
+        })?;
+        if out.rows() > 0 {
+            emit(out.finish(&constants)?)?;
+        }
+        self.cleanup();
+        Ok(())
+    }
+
+    /// Removes the spill directory (after success or on abort).
+    pub fn cleanup(&self) {
+        if self.next_run > 0 {
+            let _ = std::fs::remove_dir_all(&self.spill_dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod fan_in_tests {
+    use super::*;
+
+    #[test]
+    fn fan_in_follows_the_open_files_limit() {
+        assert_eq!(fan_in_for(None), FAN_IN);
+        assert_eq!(fan_in_for(Some(1024)), FAN_IN);
+        assert_eq!(fan_in_for(Some(64)), 10);
+        assert_eq!(fan_in_for(Some(20)), 2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, BinaryArray, Int64Array};
+    use rdbinsight_sink_api::testing::sample_batch;
+    use rdbinsight_sink_api::{schema, RunInfo};
+
+    fn keys_of(batches: &[RecordBatch]) -> Vec<(i64, Vec<u8>)> {
+        let mut out = Vec::new();
+        for b in batches {
+            let db = b.column_by_name(schema::DB).unwrap();
+            let db = db.as_any().downcast_ref::<Int64Array>().unwrap();
+            let key = b.column_by_name(schema::KEY).unwrap();
+            let key = key.as_any().downcast_ref::<BinaryArray>().unwrap();
+            for r in 0..b.num_rows() {
+                out.push((db.value(r), key.value(r).to_vec()));
+            }
+        }
+        out
+    }
+
+    /// Every row of `batches` (one-row slices of each column), ordered by (db, key): what a
+    /// sort must keep. Array equality is logical, so slices of different buffers compare.
+    fn rows_of(batches: &[RecordBatch]) -> Vec<(i64, Vec<u8>, Vec<arrow_array::ArrayRef>)> {
+        let mut out = Vec::new();
+        for b in batches {
+            let db = b.column_by_name(schema::DB).unwrap();
+            let db = db.as_any().downcast_ref::<Int64Array>().unwrap();
+            let key = b.column_by_name(schema::KEY).unwrap();
+            let key = key.as_any().downcast_ref::<BinaryArray>().unwrap();
+            for r in 0..b.num_rows() {
+                let cells = b.columns().iter().map(|c| c.slice(r, 1)).collect();
+                out.push((db.value(r), key.value(r).to_vec(), cells));
+            }
+        }
+        out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        out
+    }
+
+    fn run() -> RunInfo {
+        RunInfo {
+            cluster: "c".into(),
+            batch_unix_nanos: 1,
+            tool_version: "t".into(),
+        }
+    }
+
+    fn sort_all(mut sorter: Sorter) -> Vec<RecordBatch> {
+        let mut got = Vec::new();
+        sorter
+            .finish(|b| {
+                got.push(b);
+                Ok(())
+            })
+            .unwrap();
+        got
+    }
+
+    #[test]
+    fn sorts_with_many_spills_and_multi_pass_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        // About 250 rows per run: more runs than FAN_IN.
+        let mut sorter = Sorter::new(250 * 60, dir.path().join("spill"));
+        let mut input = Vec::new();
+        for i in (0..40).rev() {
+            let b = sample_batch(&run(), "i", i * 250, 250);
+            sorter.push(&b).unwrap();
+            input.push(b);
+        }
+        assert!(
+            sorter.spilled_runs() > FAN_IN,
+            "{} runs",
+            sorter.spilled_runs()
+        );
+        let got = sort_all(sorter);
+        let mut want = keys_of(&input);
+        want.sort();
+        assert_eq!(keys_of(&got), want);
+        assert!(rows_of(&got) == rows_of(&input), "every column kept");
+        assert!(!dir.path().join("spill").exists(), "spill files removed");
+    }
+
+    #[test]
+    fn in_memory_sort_keeps_every_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sorter = Sorter::new(1 << 30, dir.path().join("spill"));
+        let input = [
+            sample_batch(&run(), "i", 500, 100),
+            sample_batch(&run(), "i", 0, 100),
+        ];
+        for b in &input {
+            sorter.push(b).unwrap();
+        }
+        let got = sort_all(sorter);
+        let keys = keys_of(&got);
+        assert_eq!(keys.len(), 200);
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]));
+        assert!(rows_of(&got) == rows_of(&input), "every column kept");
+        assert_eq!(got[0].schema(), rdbinsight_sink_api::record_schema());
+        assert!(!dir.path().join("spill").exists());
+    }
+
+    #[test]
+    fn rows_of_another_instance_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sorter = Sorter::new(1 << 20, dir.path().join("spill"));
+        sorter.push(&sample_batch(&run(), "a", 0, 10)).unwrap();
+        let err = sorter.push(&sample_batch(&run(), "b", 10, 10)).unwrap_err();
+        assert!(err.to_string().contains("share cluster"), "{err}");
+    }
+
+    #[test]
+    fn nothing_pushed_emits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let sorter = Sorter::new(1 << 20, dir.path().join("spill"));
+        assert!(sort_all(sorter).is_empty());
+    }
+}

@@ -1,0 +1,419 @@
+//! The compact row form the external sort keeps in memory and writes to spill files.
+//!
+//! Only the columns that vary inside one instance are encoded; cluster, batch and instance are
+//! the same on every row of an instance and are put back when the sorted batches are built.
+//! A row is `[body length: u32 LE][body]`, the body being: db (zigzag varint), key length
+//! (varint), key bytes, type code, encoding code, a presence byte for the five nullable
+//! columns, member count and rdb size (zigzag varints), then each present nullable value
+//! (zigzag varint). Type and encoding names are stored once, in [`Names`].
+
+use std::sync::Arc;
+
+use anyhow::{bail, ensure, Context, Result};
+use arrow_array::builder::{
+    BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray, TimestampNanosecondArray,
+};
+use rdbinsight_sink_api::{record_schema, schema};
+
+/// Bytes of the length prefix of every row.
+pub const LEN_BYTES: usize = 4;
+
+const HAS_EXPIRE: u8 = 1;
+const HAS_IDLE: u8 = 2;
+const HAS_FREQ: u8 = 4;
+const HAS_CODIS: u8 = 8;
+const HAS_REDIS: u8 = 16;
+
+/// The typed columns of one record batch.
+pub struct Columns<'a> {
+    cluster: &'a StringArray,
+    batch: &'a TimestampNanosecondArray,
+    instance: &'a StringArray,
+    db: &'a Int64Array,
+    key: &'a BinaryArray,
+    ty: &'a StringArray,
+    members: &'a Int64Array,
+    size: &'a Int64Array,
+    encoding: &'a StringArray,
+    expire: &'a TimestampMillisecondArray,
+    idle: &'a Int64Array,
+    freq: &'a Int32Array,
+    codis: &'a Int32Array,
+    redis: &'a Int32Array,
+    rows: usize,
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .with_context(|| format!("record batch has no column {name} of the record schema's type"))
+}
+
+impl<'a> Columns<'a> {
+    /// The columns of `batch`, which must have the record schema's names and types.
+    pub fn of(batch: &'a RecordBatch) -> Result<Self> {
+        Ok(Self {
+            cluster: column(batch, schema::CLUSTER)?,
+            batch: column(batch, schema::BATCH)?,
+            instance: column(batch, schema::INSTANCE)?,
+            db: column(batch, schema::DB)?,
+            key: column(batch, schema::KEY)?,
+            ty: column(batch, schema::TYPE)?,
+            members: column(batch, schema::MEMBER_COUNT)?,
+            size: column(batch, schema::RDB_SIZE)?,
+            encoding: column(batch, schema::ENCODING)?,
+            expire: column(batch, schema::EXPIRE_AT)?,
+            idle: column(batch, schema::IDLE_SECONDS)?,
+            freq: column(batch, schema::FREQ)?,
+            codis: column(batch, schema::CODIS_SLOT)?,
+            redis: column(batch, schema::REDIS_SLOT)?,
+            rows: batch.num_rows(),
+        })
+    }
+
+    /// Rows in the batch.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Database and key of row `r`.
+    pub fn db_key(&self, r: usize) -> (i64, &'a [u8]) {
+        (self.db.value(r), self.key.value(r))
+    }
+}
+
+/// The values shared by every row of one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constants {
+    cluster: String,
+    batch: i64,
+    instance: String,
+}
+
+impl Constants {
+    /// Checks that every row of `cols` carries the same cluster, batch and instance, and
+    /// returns them (`None` for an empty batch).
+    pub fn of(cols: &Columns<'_>) -> Result<Option<Self>> {
+        if cols.rows == 0 {
+            return Ok(None);
+        }
+        let first = Self {
+            cluster: cols.cluster.value(0).to_owned(),
+            batch: cols.batch.value(0),
+            instance: cols.instance.value(0).to_owned(),
+        };
+        for r in 1..cols.rows {
+            ensure!(
+                cols.cluster.value(r) == first.cluster
+                    && cols.batch.value(r) == first.batch
+                    && cols.instance.value(r) == first.instance,
+                "rows of one instance must share cluster, batch and instance: row {r} differs from row 0"
+            );
+        }
+        Ok(Some(first))
+    }
+}
+
+/// The distinct type and encoding names seen, each stored once and referred to by a code.
+#[derive(Debug, Default)]
+pub struct Names {
+    types: NameTable,
+    encodings: NameTable,
+}
+
+#[derive(Debug, Default)]
+struct NameTable {
+    names: Vec<Arc<str>>,
+    last: usize,
+}
+
+impl NameTable {
+    fn code(&mut self, name: &str) -> Result<u8> {
+        if self.names.get(self.last).is_some_and(|n| &**n == name) {
+            return Ok(self.last as u8);
+        }
+        let i = match self.names.iter().position(|n| &**n == name) {
+            Some(i) => i,
+            None => {
+                ensure!(
+                    self.names.len() < 256,
+                    "more than 256 distinct type or encoding names"
+                );
+                self.names.push(Arc::from(name));
+                self.names.len() - 1
+            }
+        };
+        self.last = i;
+        Ok(i as u8)
+    }
+
+    fn name(&self, code: u8) -> Result<&str> {
+        self.names
+            .get(code as usize)
+            .map(|n| &**n)
+            .with_context(|| format!("unknown name code {code} in a sorted row"))
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Appends row `r` of `cols` to `out` in the row form.
+pub fn encode_row(
+    cols: &Columns<'_>,
+    r: usize,
+    names: &mut Names,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; LEN_BYTES]);
+    let key = cols.key.value(r);
+    put_varint(out, zigzag(cols.db.value(r)));
+    put_varint(out, key.len() as u64);
+    out.extend_from_slice(key);
+    out.push(names.types.code(cols.ty.value(r))?);
+    out.push(names.encodings.code(cols.encoding.value(r))?);
+    let flags_at = out.len();
+    out.push(0);
+    put_varint(out, zigzag(cols.members.value(r)));
+    put_varint(out, zigzag(cols.size.value(r)));
+    let mut flags = 0;
+    if cols.expire.is_valid(r) {
+        flags |= HAS_EXPIRE;
+        put_varint(out, zigzag(cols.expire.value(r)));
+    }
+    if cols.idle.is_valid(r) {
+        flags |= HAS_IDLE;
+        put_varint(out, zigzag(cols.idle.value(r)));
+    }
+    if cols.freq.is_valid(r) {
+        flags |= HAS_FREQ;
+        put_varint(out, zigzag(cols.freq.value(r).into()));
+    }
+    if cols.codis.is_valid(r) {
+        flags |= HAS_CODIS;
+        put_varint(out, zigzag(cols.codis.value(r).into()));
+    }
+    if cols.redis.is_valid(r) {
+        flags |= HAS_REDIS;
+        put_varint(out, zigzag(cols.redis.value(r).into()));
+    }
+    out[flags_at] = flags;
+    let body = out.len() - start - LEN_BYTES;
+    let Ok(body) = u32::try_from(body) else {
+        out.truncate(start);
+        bail!(
+            "a row of {body} bytes is too large to sort (key of {} bytes)",
+            key.len()
+        );
+    };
+    out[start..start + LEN_BYTES].copy_from_slice(&body.to_le_bytes());
+    Ok(())
+}
+
+/// Reads the fields of one row body in order.
+pub struct RowReader<'a> {
+    body: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> RowReader<'a> {
+    /// A reader over a row body (without its length prefix).
+    pub fn new(body: &'a [u8]) -> Self {
+        Self { body, pos: 0 }
+    }
+
+    fn varint(&mut self) -> Result<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self.body.get(self.pos).context("sorted row truncated")?;
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        bail!("sorted row has an overlong varint")
+    }
+
+    fn signed(&mut self) -> Result<i64> {
+        self.varint().map(unzigzag)
+    }
+
+    fn byte(&mut self) -> Result<u8> {
+        let b = *self.body.get(self.pos).context("sorted row truncated")?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// Database and key, the sort key (the first fields of every row).
+    pub fn db_key(&mut self) -> Result<(i64, &'a [u8])> {
+        let db = self.signed()?;
+        let len = usize::try_from(self.varint()?)?;
+        let end = self
+            .pos
+            .checked_add(len)
+            .context("sorted row key overflows")?;
+        let key = self
+            .body
+            .get(self.pos..end)
+            .context("sorted row key truncated")?;
+        self.pos = end;
+        Ok((db, key))
+    }
+}
+
+/// Database and key of a row body.
+pub fn db_key(body: &[u8]) -> Result<(i64, &[u8])> {
+    RowReader::new(body).db_key()
+}
+
+/// Builds record batches from sorted rows.
+pub struct BatchAssembler {
+    db: Int64Builder,
+    key: BinaryBuilder,
+    ty: StringBuilder,
+    members: Int64Builder,
+    size: Int64Builder,
+    encoding: StringBuilder,
+    expire: TimestampMillisecondBuilder,
+    idle: Int64Builder,
+    freq: Int32Builder,
+    codis: Int32Builder,
+    redis: Int32Builder,
+    rows: usize,
+}
+
+impl BatchAssembler {
+    /// An empty assembler for batches of about `rows` rows.
+    pub fn new(rows: usize) -> Self {
+        Self {
+            db: Int64Builder::with_capacity(rows),
+            key: BinaryBuilder::with_capacity(rows, rows * 24),
+            ty: StringBuilder::with_capacity(rows, rows * 6),
+            members: Int64Builder::with_capacity(rows),
+            size: Int64Builder::with_capacity(rows),
+            encoding: StringBuilder::with_capacity(rows, rows * 8),
+            expire: TimestampMillisecondBuilder::with_capacity(rows).with_timezone(schema::UTC),
+            idle: Int64Builder::with_capacity(rows),
+            freq: Int32Builder::with_capacity(rows),
+            codis: Int32Builder::with_capacity(rows),
+            redis: Int32Builder::with_capacity(rows),
+            rows: 0,
+        }
+    }
+
+    /// Rows appended since the last batch.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends one row body.
+    pub fn append(&mut self, body: &[u8], names: &Names) -> Result<()> {
+        let mut r = RowReader::new(body);
+        let (db, key) = r.db_key()?;
+        let ty = names.types.name(r.byte()?)?;
+        let encoding = names.encodings.name(r.byte()?)?;
+        let flags = r.byte()?;
+        let members = r.signed()?;
+        let size = r.signed()?;
+        let mut opt = |bit: u8| -> Result<Option<i64>> {
+            if flags & bit != 0 {
+                r.signed().map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let expire = opt(HAS_EXPIRE)?;
+        let idle = opt(HAS_IDLE)?;
+        let freq = opt(HAS_FREQ)?;
+        let codis = opt(HAS_CODIS)?;
+        let redis = opt(HAS_REDIS)?;
+        let small = |v: Option<i64>| -> Result<Option<i32>> {
+            v.map(i32::try_from)
+                .transpose()
+                .context("sorted row has a 32-bit field out of range")
+        };
+        self.db.append_value(db);
+        self.key.append_value(key);
+        self.ty.append_value(ty);
+        self.members.append_value(members);
+        self.size.append_value(size);
+        self.encoding.append_value(encoding);
+        self.expire.append_option(expire);
+        self.idle.append_option(idle);
+        self.freq.append_option(small(freq)?);
+        self.codis.append_option(small(codis)?);
+        self.redis.append_option(small(redis)?);
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The rows appended so far as one record batch, with the instance's constant columns.
+    pub fn finish(&mut self, constants: &Constants) -> Result<RecordBatch> {
+        let n = self.rows;
+        self.rows = 0;
+        let cluster = StringArray::from_iter_values(std::iter::repeat_n(&constants.cluster, n));
+        let batch =
+            TimestampNanosecondArray::from(vec![constants.batch; n]).with_timezone(schema::UTC);
+        let instance = StringArray::from_iter_values(std::iter::repeat_n(&constants.instance, n));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(cluster),
+            Arc::new(batch),
+            Arc::new(instance),
+            Arc::new(self.db.finish()),
+            Arc::new(self.key.finish()),
+            Arc::new(self.ty.finish()),
+            Arc::new(self.members.finish()),
+            Arc::new(self.size.finish()),
+            Arc::new(self.encoding.finish()),
+            Arc::new(self.expire.finish()),
+            Arc::new(self.idle.finish()),
+            Arc::new(self.freq.finish()),
+            Arc::new(self.codis.finish()),
+            Arc::new(self.redis.finish()),
+        ];
+        Ok(RecordBatch::try_new(record_schema(), columns)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0i64, 1, -1, 63, -64, 64, 1 << 40, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            put_varint(&mut out, zigzag(v));
+            let mut r = RowReader::new(&out);
+            assert_eq!(r.signed().unwrap(), v);
+            assert_eq!(r.pos, out.len());
+        }
+    }
+
+    #[test]
+    fn truncated_rows_are_errors() {
+        let mut r = RowReader::new(&[0x80]);
+        assert!(r.varint().is_err());
+        assert!(db_key(&[0, 10, b'a']).is_err());
+    }
+}
