@@ -115,10 +115,10 @@ impl Sorter {
             let offset = self.arena.len() as u32;
             encode_row(&cols, r, &mut self.names, &mut self.arena)?;
             let (db, key) = cols.db_key(r);
-            let (word, rest) = digit(key, 0);
+            let (window, rest) = digit(key, 0);
             self.entries.push(Entry {
                 db,
-                word,
+                window,
                 offset,
                 rest,
             });
@@ -149,9 +149,7 @@ impl Sorter {
         sort_entries(&mut self.entries, &self.arena)?;
         let path = self.new_run_path()?;
         let mut w = RunWriter::create(&path)?;
-        for e in &self.entries {
-            w.write(order::body_at(&self.arena, e.offset)?)?;
-        }
+        order::for_each_body(&self.entries, &self.arena, |body| w.write(body))?;
         w.close()?;
         self.arena.clear();
         self.entries.clear();

@@ -107,16 +107,33 @@ impl Constants {
             batch: cols.batch.value(0),
             instance: cols.instance.value(0).to_owned(),
         };
-        for r in 1..cols.rows {
-            ensure!(
-                cols.cluster.value(r) == first.cluster
-                    && cols.batch.value(r) == first.batch
-                    && cols.instance.value(r) == first.instance,
-                "rows of one instance must share cluster, batch and instance: row {r} differs from row 0"
-            );
-        }
+        ensure!(
+            all_same(cols.cluster)
+                && all_same(cols.instance)
+                && cols.batch.values().iter().all(|&b| b == first.batch),
+            "rows of one instance must share cluster, batch and instance: a row differs from row 0"
+        );
         Ok(Some(first))
     }
+}
+
+/// Whether every value of `a` equals its first, checked in two linear passes (no per-row
+/// string comparison): all lengths equal, and the value bytes equal themselves shifted by one
+/// value.
+fn all_same(a: &StringArray) -> bool {
+    let offsets = a.value_offsets();
+    let (Some(&first), Some(&second), Some(&last)) =
+        (offsets.first(), offsets.get(1), offsets.last())
+    else {
+        return true;
+    };
+    let len = second - first;
+    if !offsets.windows(2).all(|w| w[1] - w[0] == len) {
+        return false;
+    }
+    let bytes = &a.value_data()[first as usize..last as usize];
+    let len = len as usize;
+    bytes.len() <= len || bytes[len..] == bytes[..bytes.len() - len]
 }
 
 /// The distinct type and encoding names seen, each stored once and referred to by a code.
@@ -408,6 +425,17 @@ mod tests {
             assert_eq!(r.signed().unwrap(), v);
             assert_eq!(r.pos, out.len());
         }
+    }
+
+    #[test]
+    fn all_same_sees_any_differing_value() {
+        let same = StringArray::from(vec!["ab", "ab", "ab"]);
+        assert!(all_same(&same));
+        assert!(all_same(&same.slice(1, 2)));
+        assert!(all_same(&StringArray::from(vec!["", ""])));
+        assert!(!all_same(&StringArray::from(vec!["ab", "ab", "ac"])));
+        assert!(!all_same(&StringArray::from(vec!["ab", "a", "b"])));
+        assert!(!all_same(&StringArray::from(vec!["aa", "", "aa"])));
     }
 
     #[test]
