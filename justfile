@@ -21,10 +21,10 @@ lint:
 ci:
     bash .ci/run
 
-# Benchmarks: parse, Parquet and ClickHouse dumps, reports: speed and peak RSS (makes the bench RDB with redis-server on first use)
-bench SCALE="0.1":
-    cargo build --release
-    python3 benches/bench.py --scale {{SCALE}}
+# Benchmarks on the strings, mixed and big datasets (made with redis-server on first use): parse, Parquet, ClickHouse, reports vs redis-check-rdb and the rdb crate
+bench *DATASETS:
+    cargo build --release --bins --example rdb_crate_walk
+    python3 benches/bench.py {{DATASETS}}
 
 # The main job on a fixture: Parquet + HTML report under ./rdbinsight-out, summary printed
 demo:

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""Benchmarks of rdbinsight: parse-only, Parquet and ClickHouse dump speed and peak RSS, against
-redis-check-rdb (Redis's own loader) on the same file. Prints a table; medians of --runs runs.
+"""Benchmarks of rdbinsight on three datasets made by a real redis-server (benches/gen_datasets.py:
+strings-heavy, mixed types, and the 1 GiB file with huge keys), against two references on the same
+file: redis-check-rdb (Redis's own loader, Debian package) and the `rdb` crate from crates.io
+(examples/rdb_crate_walk.rs). Prints one table (wall and CPU seconds, MB/s, keys/s, peak RSS;
+medians of --runs runs) and whether each target of the performance issue is met.
 
-ClickHouse: the server of RDBINSIGHT_BENCH_CLICKHOUSE_URL (http://host:port), else the real
+ClickHouse rows use the server of RDBINSIGHT_BENCH_CLICKHOUSE_URL (http://host:port), else the real
 ClickHouse engine (chdb-core, installed by tests/run.sh) behind tests/clickhouse-http/.
-
-The bench RDB is made on first use by ../shared/fixtures/gen/gen_bench.py with Debian's
-redis-server (scale 0.1 is about 100 MB, 1.0 about 1 GB) and kept under target/bench/.
+Datasets are made on first use and kept under target/bench/.
 """
 import argparse
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -20,49 +22,45 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "rdbinsight")
-GEN = os.path.join(ROOT, "..", "shared", "fixtures", "gen", "gen_bench.py")
+RDB_CRATE = os.path.join(ROOT, "target", "release", "examples", "rdb_crate_walk")
+GEN = os.path.join(ROOT, "benches", "gen_datasets.py")
+DATASETS = ["strings", "mixed", "big"]
 
 
-def run(cmd, env=None):
-    """Runs cmd; returns (seconds, peak RSS bytes, stdout+stderr)."""
+class Failed(Exception):
+    pass
+
+
+def run(cmd):
+    """Runs cmd; returns (wall seconds, CPU seconds, peak RSS bytes, output)."""
     start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = p.stdout.read()
     _, status, rusage = os.wait4(p.pid, 0)
-    secs = time.perf_counter() - start
+    wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit("failed: %s\n%s" % (" ".join(cmd), out.decode(errors="replace")[-2000:]))
-    return secs, rusage.ru_maxrss * 1024, out
+        raise Failed(out.decode(errors="replace").strip().splitlines()[-1:] or ["exit %d" % status])
+    return wall, rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss * 1024, out
 
 
 def median_run(cmd, runs, setup=None):
-    times, rss, out = [], 0, b""
+    walls, cpus, rss, out = [], [], 0, b""
     for _ in range(runs):
         if setup:
             setup()
-        t, r, out = run(cmd)
-        times.append(t)
+        wall, cpu, r, out = run(cmd)
+        walls.append(wall)
+        cpus.append(cpu)
         rss = max(rss, r)
-    return statistics.median(times), rss, out
+    return statistics.median(walls), statistics.median(cpus), rss, out
 
 
-def ensure_rdb(scale):
-    path = os.path.join(ROOT, "target", "bench", "bench-%s.rdb" % scale)
-    if os.path.exists(path):
-        return path
-    if not os.path.exists(GEN):
-        sys.exit("no bench RDB at %s and no generator at %s" % (path, GEN))
-    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
-    if not server or not cli:
-        sys.exit("redis-server and redis-cli are needed to make the bench RDB (apt-get install redis-server)")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    work = tempfile.mkdtemp(prefix="rdbinsight-bench-")
-    print("generating %s (scale %s) with %s ..." % (path, scale, server), file=sys.stderr)
-    subprocess.run([sys.executable, GEN, "--server", server, "--cli", cli, "--out", path + ".part",
-                    "--scale", str(scale), "--port", "6497", "--workdir", work], check=True,
-                   stdout=subprocess.DEVNULL)
-    os.rename(path + ".part", path)
-    shutil.rmtree(work, ignore_errors=True)
+def ensure_dataset(name):
+    path = os.path.join(ROOT, "target", "bench", name + ".rdb")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        print("generating %s with redis-server (once) ..." % path, file=sys.stderr)
+        subprocess.run([sys.executable, GEN, "--dataset", name, "--out", path], check=True)
     return path
 
 
@@ -81,7 +79,7 @@ def ch_query(base, sql):
 
 
 def start_clickhouse():
-    """Returns (base URL, process or None); None when no server can be had."""
+    """Returns (base URL, process or None), or (None, None) when no server can be had."""
     url = os.environ.get("RDBINSIGHT_BENCH_CLICKHOUSE_URL")
     if url:
         return url.rstrip("/") + "/", None
@@ -89,7 +87,6 @@ def start_clickhouse():
     if not py:
         print("no chdb-core (run tests/run.sh once): skipping the ClickHouse rows", file=sys.stderr)
         return None, None
-    import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -108,90 +105,157 @@ def start_clickhouse():
     sys.exit("the chDB HTTP server did not start")
 
 
-def rows_of(out):
+def keys_of(out):
     for line in out.decode(errors="replace").splitlines():
         if line.startswith("dumped "):
             return int(line.split()[1])
-    return 0
+    return None
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--scale", default="0.1")
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
-    rdb = ensure_rdb(args.scale)
-    size = os.path.getsize(rdb)
-    mb = size / 1e6
-    results = []
+class Table:
+    def __init__(self):
+        self.rows = []  # (dataset, name, wall, cpu, rss, mb, keys) or (dataset, name, error)
+        self.by = {}
 
+    def add(self, dataset, name, mb, keys, result):
+        wall, cpu, rss, _ = result
+        self.rows.append((dataset, name, wall, cpu, rss, mb, keys))
+        self.by[(dataset, name)] = (wall, cpu, rss)
+
+    def fail(self, dataset, name, why):
+        self.rows.append((dataset, name, why))
+
+    def get(self, dataset, name):
+        return self.by.get((dataset, name))
+
+    def print(self):
+        print("| dataset | run | wall s | CPU s | MB/s | keys/s | peak RSS |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for row in self.rows:
+            if len(row) == 3:
+                print("| %s | %s | fails: %s | | | | |" % row)
+                continue
+            dataset, name, wall, cpu, rss, mb, keys = row
+            print("| %s | %s | %.3f | %.2f | %.0f | %s | %.0f MiB |" % (
+                dataset, name, wall, cpu, mb / wall, "%.0f" % (keys / wall) if keys else "-", rss / 2**20))
+
+
+PARSE, PARQUET, REPORT = "rdbinsight parse only (into-null)", "rdbinsight -> sorted zstd Parquet", \
+    "rdbinsight report from Parquet"
+CHECK, CRATE = "redis-check-rdb (reference)", "rdb crate 0.4 (reference)"
+CH, CH_REPORT = "rdbinsight -> ClickHouse (ArrowStream, zstd)", "rdbinsight report from ClickHouse"
+PAIR2, PAIR1 = "2 instances at once -> Parquet", "2 instances one after the other -> Parquet"
+
+
+def bench_dataset(table, name, runs, ch_base):
+    rdb = ensure_dataset(name)
+    mb = os.path.getsize(rdb) / 1e6
+    res = median_run([BIN, "-q", "dump", "--concurrency", "1", "from-file", "--path", rdb, "into-null"], runs)
+    keys = keys_of(res[3])
+    table.add(name, PARSE, mb, keys, res)
     check = shutil.which("redis-check-rdb")
     if check:
-        t, r, _ = median_run([check, rdb], args.runs)
-        results.append(("redis-check-rdb (Redis loader)", t, r, None))
-
-    t, r, out = median_run([BIN, "-q", "dump", "--concurrency", "1", "from-file", "--path", rdb, "into-null"], args.runs)
-    rows = rows_of(out)
-    parse_t = t
-    results.append(("rdbinsight parse only (into-null)", t, r, rows))
+        try:
+            table.add(name, CHECK, mb, keys, median_run([check, rdb], runs))
+        except Failed as e:
+            table.fail(name, CHECK, e)
+    try:
+        table.add(name, CRATE, mb, keys, median_run([RDB_CRATE, rdb], runs))
+    except Failed as e:
+        table.fail(name, CRATE, " ".join(e.args[0])[:120])
 
     outdir = tempfile.mkdtemp(prefix="rdbinsight-bench-out-")
     clean = lambda: (shutil.rmtree(outdir, ignore_errors=True), os.makedirs(outdir))
-    t, r, out = median_run([BIN, "-q", "dump", "--concurrency", "1", "from-file", "--path", rdb,
-                            "into-parquet", "--dir", outdir], args.runs, setup=clean)
-    results.append(("rdbinsight -> sorted zstd Parquet", t, r, rows_of(out)))
-    dump_t = t
+    table.add(name, PARQUET, mb, keys, median_run(
+        [BIN, "-q", "dump", "--concurrency", "1", "from-file", "--path", rdb, "into-parquet", "--dir", outdir],
+        runs, setup=clean))
+    table.add(name, REPORT, mb, keys, median_run(
+        [BIN, "-q", "report", "from-parquet", "--dir", outdir, "--cluster", "default",
+         "-o", os.path.join(outdir, "report.html")], runs))
+    if ch_base:
+        reset = lambda: (ch_query(ch_base, "DROP DATABASE IF EXISTS rdbi_bench"),
+                         ch_query(ch_base, "CREATE DATABASE rdbi_bench"))
+        url = ch_base + "?database=rdbi_bench"
+        table.add(name, CH, mb, keys, median_run(
+            [BIN, "-q", "dump", "--concurrency", "1", "from-file", "--path", rdb,
+             "into-clickhouse", "--url", url, "--auto-create-tables"], runs, setup=reset))
+        table.add(name, CH_REPORT, mb, keys, median_run(
+            [BIN, "-q", "report", "from-clickhouse", "--url", url, "-o", os.path.join(outdir, "report-ch.html")],
+            runs))
+    shutil.rmtree(outdir, ignore_errors=True)
+    return rdb, mb, keys
 
-    # Report from the Parquet batch just written (the last run's).
-    html = os.path.join(outdir, "report.html")
-    report_t, report_r, _ = median_run([BIN, "-q", "report", "from-parquet", "--dir", outdir, "--cluster", "default",
-                                        "-o", html], args.runs)
-    results.append(("rdbinsight report from Parquet", report_t, report_r, rows))
 
-    # ClickHouse: a fresh database per run.
-    base, ch_proc = start_clickhouse()
-    if base:
-        reset = lambda: (ch_query(base, "DROP DATABASE IF EXISTS rdbi_bench"),
-                         ch_query(base, "CREATE DATABASE rdbi_bench"))
-        url = base + "?database=rdbi_bench"
-        t, r, out = median_run([BIN, "-q", "dump", "--concurrency", "1", "from-file", "--path", rdb,
-                                "into-clickhouse", "--url", url, "--auto-create-tables"], args.runs, setup=reset)
-        results.append(("rdbinsight -> ClickHouse (ArrowStream, zstd)", t, r, rows_of(out)))
-        t, r, _ = median_run([BIN, "-q", "report", "from-clickhouse", "--url", url, "-o",
-                              os.path.join(outdir, "report-ch.html")], args.runs)
-        results.append(("rdbinsight report from ClickHouse", t, r, rows))
-        if ch_proc:
-            ch_proc.kill()
-
-    # Two instances: the same file under two names, concurrently vs one after the other.
+def bench_pair(table, name, rdb, mb, keys, runs):
+    """The same file under two names: concurrently vs one after the other."""
     pair = tempfile.mkdtemp(prefix="rdbinsight-bench-pair-")
     a, b = os.path.join(pair, "a.rdb"), os.path.join(pair, "b.rdb")
     os.symlink(rdb, a)
     os.symlink(rdb, b)
-    t2, r2, out = median_run([BIN, "-q", "dump", "--concurrency", "2", "from-file", "--path", a, "--path", b,
-                              "into-parquet", "--dir", outdir], max(1, args.runs // 2), setup=clean)
-    results.append(("rdbinsight 2 instances, 2 at once -> Parquet", t2, r2, rows_of(out)))
-    t1, r1, out = median_run([BIN, "-q", "dump", "--concurrency", "1", "from-file", "--path", a, "--path", b,
-                              "into-parquet", "--dir", outdir], max(1, args.runs // 2), setup=clean)
-    results.append(("rdbinsight 2 instances, 1 at a time -> Parquet", t1, r1, rows_of(out)))
+    outdir = os.path.join(pair, "out")
+    clean = lambda: (shutil.rmtree(outdir, ignore_errors=True), os.makedirs(outdir))
+    for label, conc in ((PAIR2, "2"), (PAIR1, "1")):
+        table.add(name, label, 2 * mb, 2 * keys, median_run(
+            [BIN, "-q", "dump", "--concurrency", conc, "from-file", "--path", a, "--path", b,
+             "into-parquet", "--dir", outdir], runs, setup=clean))
     shutil.rmtree(pair, ignore_errors=True)
-    shutil.rmtree(outdir, ignore_errors=True)
+
+
+def verdict(ok):
+    return "met" if ok else "NOT met"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("datasets", nargs="*", default=DATASETS, help="among %s (default: all)" % DATASETS)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--pair", default="strings", help="dataset of the two-instance rows")
+    ap.add_argument("--no-clickhouse", action="store_true")
+    args = ap.parse_args()
+    for d in args.datasets:
+        if d not in DATASETS:
+            sys.exit("unknown dataset %s (one of %s)" % (d, DATASETS))
+    for path in (BIN, RDB_CRATE):
+        if not os.path.exists(path):
+            sys.exit("%s is missing: cargo build --release --bins --example rdb_crate_walk" % path)
+    ch_base, ch_proc = (None, None) if args.no_clickhouse else start_clickhouse()
+    table = Table()
+    try:
+        for name in args.datasets:
+            rdb, mb, keys = bench_dataset(table, name, args.runs, ch_base)
+            if name == args.pair:
+                bench_pair(table, name, rdb, mb, keys, args.runs)
+    finally:
+        if ch_proc:
+            ch_proc.kill()
 
     print()
-    print("file: %s (%.1f MB, %d keys), medians of %d runs, %d cores" % (rdb, mb, rows, args.runs, os.cpu_count()))
+    print("medians of %d runs, %d cores; CPU = user + system time of the process" % (args.runs, os.cpu_count()))
     print()
-    print("| %-46s | %8s | %8s | %11s | %9s |" % ("run", "seconds", "MB/s", "rows/s", "peak RSS"))
-    print("|%s|%s|%s|%s|%s|" % ("-" * 48, "-" * 10, "-" * 10, "-" * 13, "-" * 11))
-    for name, t, r, n in results:
-        factor = 2 if "2 instances" in name else 1
-        rate = ("%11.0f" % (n / t)) if n else "%11s" % "-"
-        print("| %-46s | %8.3f | %8.1f | %s | %5.0f MiB |" % (name, t, factor * mb / t, rate, r / 2**20))
+    table.print()
     print()
-    if check:
-        print("parse-only speed-up over redis-check-rdb: %.2fx" % (results[0][1] / parse_t))
-    print("Parquet dump / parse-only time: %.2fx" % (dump_t / parse_t))
-    print("report / Parquet dump time: %.0f%%" % (100 * report_t / dump_t))
-    print("2 instances concurrently / one after the other: %.2fx" % (t2 / t1))
+    for name in args.datasets:
+        parse, parquet, report = (table.get(name, n) for n in (PARSE, PARQUET, REPORT))
+        for ref in (CHECK, CRATE):
+            r = table.get(name, ref)
+            if r and name != "big":
+                x = r[0] / parse[0]
+                print("- %s: parse only %.2fx faster than %s (target 3x: %s)" % (name, x, ref, verdict(x >= 3)))
+            elif r:
+                print("- %s: parse only %.2fx faster than %s" % (name, r[0] / parse[0], ref))
+        x = parquet[0] / parse[0]
+        print("- %s: Parquet dump %.2fx the parse-only time (target 2.5x: %s)" % (name, x, verdict(x <= 2.5)))
+        x = report[0] / parquet[0]
+        print("- %s: report from Parquet %.0f%% of the dump time (target 10%%: %s), peak RSS %.0f MiB (target 256)"
+              % (name, 100 * x, verdict(x <= 0.10), report[2] / 2**20))
+        if name == "big":
+            print("- big: Parquet dump peak RSS %.0f MiB (target 128 MiB: %s)"
+                  % (parquet[2] / 2**20, verdict(parquet[2] < 128 * 2**20)))
+        if name == args.pair:
+            two, one = table.get(name, PAIR2), table.get(name, PAIR1)
+            x = two[0] / one[0]
+            print("- %s: 2 instances at once take %.2fx the time of one after the other (target 0.6x: %s)"
+                  % (name, x, verdict(x <= 0.6)))
 
 
 if __name__ == "__main__":
