@@ -23,6 +23,7 @@ ci:
 
 # Benchmarks on the strings, mixed and big datasets (made with redis-server on first use): parse, Parquet, ClickHouse, reports vs redis-check-rdb and the rdb crate
 bench *DATASETS:
+    bash tests/run.sh --install-only
     cargo build --release --bins --example rdb_crate_walk
     python3 benches/bench.py {{DATASETS}}
 

@@ -31,16 +31,22 @@ class Failed(Exception):
     pass
 
 
+GNU_TIME = "/usr/bin/time"
+
+
 def run(cmd):
-    """Runs cmd; returns (wall seconds, CPU seconds, peak RSS bytes, output)."""
-    start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = p.stdout.read()
-    _, status, rusage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise Failed(out.decode(errors="replace").strip().splitlines()[-1:] or ["exit %d" % status])
-    return wall, rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss * 1024, out
+    """Runs cmd under GNU time; returns (wall seconds, CPU seconds, peak RSS bytes, output).
+    (A child forked from this Python process would inherit Python's RSS as its high-water mark:
+    GNU time, a small process, forks the command instead.)"""
+    with tempfile.NamedTemporaryFile(mode="r", suffix=".time") as t:
+        start = time.perf_counter()
+        p = subprocess.run([GNU_TIME, "-o", t.name, "-f", "%U %S %M"] + cmd,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        wall = time.perf_counter() - start
+        if p.returncode != 0:
+            raise Failed(p.stdout.decode(errors="replace").strip().splitlines()[-1:] or ["exit %d" % p.returncode])
+        user, system, rss_kib = t.read().split()[-3:]
+    return wall, float(user) + float(system), int(rss_kib) * 1024, p.stdout
 
 
 def median_run(cmd, runs, setup=None):
@@ -215,6 +221,8 @@ def main():
     for d in args.datasets:
         if d not in DATASETS:
             sys.exit("unknown dataset %s (one of %s)" % (d, DATASETS))
+    if not os.path.exists(GNU_TIME):
+        sys.exit("GNU time is needed for peak RSS: apt-get install time")
     for path in (BIN, RDB_CRATE):
         if not os.path.exists(path):
             sys.exit("%s is missing: cargo build --release --bins --example rdb_crate_walk" % path)

@@ -6,8 +6,8 @@ use anyhow::Result;
 use arrow_array::builder::{
     BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray};
-use rdbinsight_sink_api::{record_schema, schema::UTC};
+use arrow_array::{ArrayRef, RecordBatch};
+use rdbinsight_sink_api::{record_schema, schema, schema::UTC};
 
 use crate::parser::{KeyRecord, Visitor};
 
@@ -32,6 +32,8 @@ pub struct BatchBuilder<F> {
     freq: Int32Builder,
     codis: Int32Builder,
     slot: Int32Builder,
+    /// Cluster, batch and instance columns of the last batch size emitted.
+    constant: Option<(usize, [ArrayRef; 3])>,
     emit: F,
 }
 
@@ -56,6 +58,7 @@ impl<F: FnMut(RecordBatch) -> Result<()>> BatchBuilder<F> {
             freq: Int32Builder::with_capacity(capacity),
             codis: Int32Builder::with_capacity(capacity),
             slot: Int32Builder::with_capacity(capacity),
+            constant: None,
             emit,
         }
     }
@@ -67,16 +70,16 @@ impl<F: FnMut(RecordBatch) -> Result<()>> BatchBuilder<F> {
         }
         let n = self.rows;
         self.rows = 0;
-        let cluster: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            &self.cluster,
-            n,
-        )));
-        let batch: ArrayRef =
-            Arc::new(TimestampNanosecondArray::from(vec![self.batch_nanos; n]).with_timezone(UTC));
-        let instance: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            &self.instance,
-            n,
-        )));
+        // The three constant columns of a full batch are built once and shared by every batch.
+        let [cluster, batch, instance] = match &self.constant {
+            Some((rows, cols)) if *rows == n => cols.clone(),
+            _ => {
+                let cols =
+                    schema::constant_columns(&self.cluster, self.batch_nanos, &self.instance, n);
+                self.constant = Some((n, cols.clone()));
+                cols
+            }
+        };
         let columns: Vec<ArrayRef> = vec![
             cluster,
             batch,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need when it is missing (Debian's redis-server, chromium, tmux and curl,
-# Python's pyarrow, rust-just and chdb-core), then runs every test of the workspace. Safe to run again.
+# Installs what the tests and benchmarks need when it is missing (Debian's redis-server, chromium,
+# tmux, curl and GNU time, Python's pyarrow, rust-just and chdb-core), then runs every test of the
+# workspace (`--install-only`: stops after installing). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ command -v redis-cli >/dev/null || need_apt+=(redis-tools)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v tmux >/dev/null || need_apt+=(tmux)
 command -v curl >/dev/null || need_apt+=(curl)
+[ -x /usr/bin/time ] || need_apt+=(time)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing ${need_apt[*]} (apt)" >&2
     sudo_cmd=""
@@ -30,4 +32,5 @@ if ! "$chdb_venv/bin/python" -c 'import chdb, zstandard' 2>/dev/null; then
 fi
 export RDBINSIGHT_TEST_CHDB_PYTHON="$chdb_venv/bin/python"
 
+[ "${1:-}" = "--install-only" ] && exit 0
 cargo test --workspace --locked "$@"

@@ -90,6 +90,27 @@ pub fn record_schema() -> SchemaRef {
         .clone()
 }
 
+/// The cluster, batch and instance columns of `rows` rows: the same value on every row of one
+/// instance of a run. Builders of record batches share one such set between all their full
+/// batches instead of writing the same strings again for each.
+pub fn constant_columns(
+    cluster: &str,
+    batch_unix_nanos: i64,
+    instance: &str,
+    rows: usize,
+) -> [arrow_array::ArrayRef; 3] {
+    use arrow_array::{StringArray, TimestampNanosecondArray};
+    [
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            cluster, rows,
+        ))),
+        Arc::new(TimestampNanosecondArray::from(vec![batch_unix_nanos; rows]).with_timezone(UTC)),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            instance, rows,
+        ))),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

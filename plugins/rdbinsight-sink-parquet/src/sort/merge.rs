@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::order::{body_at, Entry};
+use super::order::{body_at, digit, Entry};
 use super::rows::{db_key, LEN_BYTES};
 
 /// Buffer of the spill file writer and reader.
 const IO_BUFFER: usize = 256 << 10;
+/// Buffer of decoded rows read from a spill file.
+const ROW_BUFFER: usize = 64 << 10;
 
 /// Writes sorted rows to a spill file.
 pub struct RunWriter {
@@ -67,7 +69,7 @@ enum Source {
     },
     File {
         path: PathBuf,
-        input: Box<lz4_flex::frame::FrameDecoder<BufReader<File>>>,
+        input: Box<BufReader<lz4_flex::frame::FrameDecoder<BufReader<File>>>>,
         buffer: Vec<u8>,
     },
 }
@@ -79,7 +81,8 @@ struct Cursor {
     body: std::ops::Range<usize>,
     /// The head row's key: a range of the body.
     key: std::ops::Range<usize>,
-    db: i64,
+    /// The head row's database and first key window: most comparisons end there.
+    head: (i64, (u64, u64), u8),
 }
 
 impl Cursor {
@@ -95,8 +98,12 @@ impl Cursor {
                     .with_context(|| format!("cannot open spill file {}", path.display()))?;
                 Source::File {
                     path,
-                    input: Box::new(lz4_flex::frame::FrameDecoder::new(
-                        BufReader::with_capacity(IO_BUFFER, file),
+                    // Rows are read a few bytes at a time: from a buffer of decoded bytes.
+                    input: Box::new(BufReader::with_capacity(
+                        ROW_BUFFER,
+                        lz4_flex::frame::FrameDecoder::new(BufReader::with_capacity(
+                            IO_BUFFER, file,
+                        )),
                     )),
                     buffer: Vec::new(),
                 }
@@ -106,7 +113,7 @@ impl Cursor {
             source,
             body: 0..0,
             key: 0..0,
-            db: 0,
+            head: (0, (0, 0), 0),
         };
         Ok(c.advance()?.then_some(c))
     }
@@ -151,8 +158,9 @@ impl Cursor {
         let body = self.body();
         let (db, key) = db_key(body)?;
         let key_start = key.as_ptr() as usize - body.as_ptr() as usize;
+        let (window, rest) = digit(key, 0);
         self.key = key_start..key_start + key.len();
-        self.db = db;
+        self.head = (db, window, rest);
         Ok(true)
     }
 
@@ -168,7 +176,10 @@ impl Cursor {
     }
 
     fn less(&self, other: &Cursor) -> bool {
-        (self.db, self.key()) < (other.db, other.key())
+        match self.head.cmp(&other.head) {
+            std::cmp::Ordering::Equal => self.key() < other.key(),
+            o => o.is_lt(),
+        }
     }
 }
 

@@ -317,6 +317,8 @@ pub struct BatchAssembler {
     codis: Int32Builder,
     redis: Int32Builder,
     rows: usize,
+    /// Cluster, batch and instance columns of the last batch size built.
+    constant: Option<(usize, [ArrayRef; 3])>,
 }
 
 impl BatchAssembler {
@@ -335,6 +337,7 @@ impl BatchAssembler {
             codis: Int32Builder::with_capacity(rows),
             redis: Int32Builder::with_capacity(rows),
             rows: 0,
+            constant: None,
         }
     }
 
@@ -388,14 +391,24 @@ impl BatchAssembler {
     pub fn finish(&mut self, constants: &Constants) -> Result<RecordBatch> {
         let n = self.rows;
         self.rows = 0;
-        let cluster = StringArray::from_iter_values(std::iter::repeat_n(&constants.cluster, n));
-        let batch =
-            TimestampNanosecondArray::from(vec![constants.batch; n]).with_timezone(schema::UTC);
-        let instance = StringArray::from_iter_values(std::iter::repeat_n(&constants.instance, n));
+        // The constant columns of a full batch are built once and shared by every batch.
+        let [cluster, batch, instance] = match &self.constant {
+            Some((rows, cols)) if *rows == n => cols.clone(),
+            _ => {
+                let cols = schema::constant_columns(
+                    &constants.cluster,
+                    constants.batch,
+                    &constants.instance,
+                    n,
+                );
+                self.constant = Some((n, cols.clone()));
+                cols
+            }
+        };
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(cluster),
-            Arc::new(batch),
-            Arc::new(instance),
+            cluster,
+            batch,
+            instance,
             Arc::new(self.db.finish()),
             Arc::new(self.key.finish()),
             Arc::new(self.ty.finish()),
