@@ -15,6 +15,7 @@ pub mod path;
 pub mod reader;
 mod sink;
 mod sort;
+mod write;
 
 pub use config::{parse_size, Codec, ParquetArgs, ParquetConfig};
 pub use sink::MANIFEST;

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
-use parquet::arrow::AsyncArrowWriter;
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -23,6 +22,7 @@ use crate::path::{
     sanitize_instance_filename, sanitize_name, CLUSTER_PREFIX, PARQUET_EXT, TMP_EXT,
 };
 use crate::sort::Sorter;
+use crate::write::ParallelWriter;
 
 /// Name of the manifest file in a batch directory.
 pub const MANIFEST: &str = "_manifest.json";
@@ -354,34 +354,42 @@ impl ParquetInstance {
         let file = self
             .file
             .take()
-            .context("parquet: instance already finished")?;
+            .context("parquet: instance already finished")?
+            .into_std()
+            .await;
         let props = self.ctx.writer_properties();
-        let mut writer = AsyncArrowWriter::try_new(file, record_schema(), Some(props))?;
+        let row_group_rows = self.ctx.config.row_group_rows;
+        let path = self.tmp_path.clone();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
         if input.send(SortMsg::Finish(tx)).await.is_err() {
             self.join_sorter().await?;
             bail!("the sort thread stopped early");
         }
         drop(input);
-        let mut write_err = None;
-        while let Some(batch) = rx.recv().await {
-            if let Err(e) = writer.write(&batch).await {
-                write_err = Some(e);
-                break;
+        // Encoding is CPU work: on a blocking thread (and a helper thread of its own).
+        let written = tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut writer = ParallelWriter::try_new(
+                file,
+                record_schema(),
+                props,
+                row_group_rows,
+                MAX_ROW_GROUP_BYTES,
+            )?;
+            while let Some(batch) = rx.blocking_recv() {
+                writer
+                    .write(&batch)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
             }
-        }
-        drop(rx);
+            writer
+                .close()
+                .with_context(|| format!("cannot finish {}", path.display()))
+        })
+        .await
+        .map_err(|e| anyhow!("Parquet writer thread failed: {e}"));
         let sorted = self.join_sorter().await;
-        if let Some(e) = write_err {
-            return Err(
-                anyhow::Error::new(e).context(format!("cannot write {}", self.tmp_path.display()))
-            );
-        }
+        // A writer error stops the sorter too: it is the cause, report it first.
+        written??;
         sorted?;
-        writer
-            .close()
-            .await
-            .with_context(|| format!("cannot finish {}", self.tmp_path.display()))?;
         let f = std::fs::File::open(&self.tmp_path)
             .with_context(|| format!("cannot reopen {}", self.tmp_path.display()))?;
         f.sync_all()

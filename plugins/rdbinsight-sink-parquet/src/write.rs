@@ -1,0 +1,323 @@
+//! Parquet encoding of the sorted batches on two threads.
+//!
+//! The columns of each row group are split between the calling thread (the key and the constant
+//! columns) and a helper thread (every other column): each encodes and compresses its columns,
+//! then the calling thread splices the finished column chunks into the row group in schema
+//! order. The file is the same as one `ArrowWriter` would write (same properties, the Arrow
+//! schema embedded), only encoded in parallel.
+
+use std::fs::File;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use anyhow::{anyhow, Context, Result};
+use arrow_array::{BinaryArray, RecordBatch};
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
+    ArrowRowGroupWriterFactory,
+};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use rdbinsight_sink_api::schema;
+
+/// Columns encoded on the calling thread: cluster, batch, instance and key. The key is the
+/// costliest column (plain bytes, statistics, compression); the rest go to the helper.
+const LOCAL_COLUMNS: [&str; 4] = [
+    schema::CLUSTER,
+    schema::BATCH,
+    schema::INSTANCE,
+    schema::KEY,
+];
+/// Estimated encoded bytes of one row besides its key, for cutting row groups by size.
+const ROW_OVERHEAD: usize = 64;
+
+/// Work for the helper thread.
+enum Job {
+    /// The helper's column writers of a new row group.
+    Writers(Vec<ArrowColumnWriter>),
+    /// One slice of each of the helper's columns, in the order of its writers.
+    Leaves(Vec<ArrowLeafColumn>),
+    /// Finish the row group: send back the column chunks.
+    Close,
+}
+
+type Chunks = Result<Vec<ArrowColumnChunk>>;
+
+/// The helper thread: encodes its columns until its job queue closes.
+fn helper(jobs: mpsc::Receiver<Job>, done: mpsc::SyncSender<Chunks>) {
+    let mut writers: Vec<ArrowColumnWriter> = Vec::new();
+    let mut failed: Option<anyhow::Error> = None;
+    for job in jobs {
+        match job {
+            Job::Writers(w) => writers = w,
+            Job::Leaves(leaves) => {
+                if failed.is_none() {
+                    for (w, leaf) in writers.iter_mut().zip(&leaves) {
+                        if let Err(e) = w.write(leaf) {
+                            failed = Some(e.into());
+                            break;
+                        }
+                    }
+                }
+            }
+            Job::Close => {
+                let chunks = match failed.take() {
+                    Some(e) => Err(e),
+                    None => std::mem::take(&mut writers)
+                        .into_iter()
+                        .map(|w| w.close().map_err(anyhow::Error::from))
+                        .collect(),
+                };
+                if done.send(chunks).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes sorted record batches as one Parquet file, row groups of at most `row_group_rows`
+/// rows and about `row_group_bytes` bytes, columns encoded on two threads.
+pub struct ParallelWriter {
+    file: SerializedFileWriter<File>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    /// For each column: whether this thread encodes it.
+    local: Vec<bool>,
+    writers: Vec<ArrowColumnWriter>,
+    jobs: Option<mpsc::SyncSender<Job>>,
+    done: mpsc::Receiver<Chunks>,
+    thread: Option<JoinHandle<()>>,
+    row_group_rows: usize,
+    row_group_bytes: usize,
+    rows: usize,
+    bytes: usize,
+    row_groups: usize,
+}
+
+impl ParallelWriter {
+    /// A writer of `schema` rows into `file` with `props`.
+    pub fn try_new(
+        file: File,
+        schema: SchemaRef,
+        props: WriterProperties,
+        row_group_rows: usize,
+        row_group_bytes: usize,
+    ) -> Result<Self> {
+        let (file, factory) =
+            ArrowWriter::try_new(file, schema.clone(), Some(props))?.into_serialized_writer()?;
+        let local = schema
+            .fields()
+            .iter()
+            .map(|f| LOCAL_COLUMNS.contains(&f.name().as_str()))
+            .collect();
+        let (jobs, job_rx) = mpsc::sync_channel(2);
+        let (done_tx, done) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("rdbinsight-encode".into())
+            .spawn(move || helper(job_rx, done_tx))
+            .context("cannot start the Parquet encoding thread")?;
+        let mut w = Self {
+            file,
+            factory,
+            schema,
+            local,
+            writers: Vec::new(),
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+            row_group_rows: row_group_rows.max(1),
+            row_group_bytes: row_group_bytes.max(1),
+            rows: 0,
+            bytes: 0,
+            row_groups: 0,
+        };
+        w.start_row_group()?;
+        Ok(w)
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        self.jobs
+            .as_ref()
+            .and_then(|j| j.send(job).ok())
+            .ok_or_else(|| anyhow!("the Parquet encoding thread stopped"))
+    }
+
+    fn start_row_group(&mut self) -> Result<()> {
+        let mut mine = Vec::new();
+        let mut theirs = Vec::new();
+        for (w, &local) in self
+            .factory
+            .create_column_writers(self.row_groups)?
+            .into_iter()
+            .zip(&self.local)
+        {
+            if local {
+                mine.push(w);
+            } else {
+                theirs.push(w);
+            }
+        }
+        self.writers = mine;
+        self.send(Job::Writers(theirs))
+    }
+
+    /// Adds rows; cuts a row group whenever it is full.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let take = (self.row_group_rows - self.rows).min(batch.num_rows() - offset);
+            self.encode(&batch.slice(offset, take))?;
+            offset += take;
+            if self.rows >= self.row_group_rows || self.bytes >= self.row_group_bytes {
+                self.finish_row_group()?;
+                self.start_row_group()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn encode(&mut self, part: &RecordBatch) -> Result<()> {
+        let mut mine = Vec::with_capacity(self.writers.len());
+        let mut theirs = Vec::new();
+        for ((field, column), &local) in self
+            .schema
+            .fields()
+            .iter()
+            .zip(part.columns())
+            .zip(&self.local)
+        {
+            for leaf in compute_leaves(field, column)? {
+                if local {
+                    mine.push(leaf);
+                } else {
+                    theirs.push(leaf);
+                }
+            }
+        }
+        self.send(Job::Leaves(theirs))?;
+        for (w, leaf) in self.writers.iter_mut().zip(&mine) {
+            w.write(leaf)?;
+        }
+        let key_bytes = part
+            .column_by_name(schema::KEY)
+            .and_then(|c| c.as_any().downcast_ref::<BinaryArray>())
+            .and_then(|k| {
+                let o = k.value_offsets();
+                Some((o.last()? - o.first()?) as usize)
+            })
+            .unwrap_or(0);
+        self.rows += part.num_rows();
+        self.bytes += key_bytes + ROW_OVERHEAD * part.num_rows();
+        Ok(())
+    }
+
+    /// Closes the row group in progress (if it has rows) and writes its column chunks.
+    fn finish_row_group(&mut self) -> Result<()> {
+        self.send(Job::Close)?;
+        let mine: Vec<ArrowColumnChunk> = std::mem::take(&mut self.writers)
+            .into_iter()
+            .map(|w| w.close())
+            .collect::<parquet::errors::Result<_>>()?;
+        let theirs = self
+            .done
+            .recv()
+            .map_err(|_| anyhow!("the Parquet encoding thread stopped"))??;
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let (mut mine, mut theirs) = (mine.into_iter(), theirs.into_iter());
+        let mut group = self.file.next_row_group()?;
+        for &local in &self.local {
+            let chunk = if local { mine.next() } else { theirs.next() };
+            chunk
+                .context("a column chunk is missing")?
+                .append_to_row_group(&mut group)?;
+        }
+        group.close()?;
+        self.row_groups += 1;
+        self.rows = 0;
+        self.bytes = 0;
+        Ok(())
+    }
+
+    /// Writes the last row group and the footer.
+    pub fn close(mut self) -> Result<()> {
+        self.finish_row_group()?;
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            t.join()
+                .map_err(|_| anyhow!("the Parquet encoding thread panicked"))?;
+        }
+        self.file.finish()?;
+        Ok(())
+    }
+}
+
+impl Drop for ParallelWriter {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use rdbinsight_sink_api::testing::sample_batch;
+    use rdbinsight_sink_api::{record_schema, RunInfo};
+
+    #[test]
+    fn row_groups_are_cut_and_the_file_reads_back_equal() {
+        let run = RunInfo {
+            cluster: "c".into(),
+            batch_unix_nanos: 7,
+            tool_version: "t".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        let input: Vec<RecordBatch> = (0..3)
+            .map(|i| sample_batch(&run, "i", i * 900, 900))
+            .collect();
+        let mut w = ParallelWriter::try_new(
+            File::create(&path).unwrap(),
+            record_schema(),
+            WriterProperties::builder().build(),
+            1000,
+            usize::MAX,
+        )
+        .unwrap();
+        for b in &input {
+            w.write(b).unwrap();
+        }
+        w.close().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        let groups: Vec<i64> = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        assert_eq!(groups, vec![1000, 1000, 700]);
+        assert_eq!(reader.schema(), &record_schema(), "Arrow schema embedded");
+        let got: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+        let got = rows_of(&got);
+        let want = rows_of(&input);
+        assert_eq!(got, want);
+    }
+
+    /// The rows of `batches` as one list of one-row slices per column (logical equality).
+    fn rows_of(batches: &[RecordBatch]) -> Vec<Vec<arrow_array::ArrayRef>> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                (0..b.num_rows()).map(move |r| b.columns().iter().map(|c| c.slice(r, 1)).collect())
+            })
+            .collect()
+    }
+}
