@@ -110,11 +110,11 @@ def mixed(rng):
 
 def big(rng):
     yield resp("SELECT", 0)
-    for i in range(2_400_000):
+    for i in range(3_000_000):
         yield resp("SET", "user:%d:profile" % i, profile(i, rng))
     for i in range(1_000_000):
         yield resp("SET", "counter:%d" % i, rng.randrange(-10**6, 10**12))
-    for i in range(500_000):
+    for i in range(900_000):
         args = ["SET", "cache:page:%d" % i, page(i, rng)]
         if i % 5 == 0:
             args += ["PXAT", EXPIRE_BASE_MS + i]
