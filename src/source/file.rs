@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use super::read_ahead::{self, ReadAhead};
 use super::{InstanceSpec, SlotMode};
 
 /// Flags of `from-file`.
@@ -80,7 +81,15 @@ fn expand(paths: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Opens a file (decompressing by its extension), read ahead on a thread of its own.
 fn open_path(path: &Path) -> Result<Box<dyn Read + Send>> {
+    let stream = open_stream(path)?;
+    let ahead = ReadAhead::spawn(stream, read_ahead::CHUNK)
+        .with_context(|| format!("cannot start reading {}", path.display()))?;
+    Ok(Box::new(ahead))
+}
+
+fn open_stream(path: &Path) -> Result<Box<dyn Read + Send>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let file = BufReader::with_capacity(1 << 16, file);
     Ok(match compression_of(path) {
@@ -124,7 +133,11 @@ impl FileArgs {
                 .then(|| std::fs::metadata(&p).ok().map(|m| m.len()))
                 .flatten();
             let open: Box<dyn FnOnce() -> Result<Box<dyn Read + Send>> + Send> = if p == "-" {
-                Box::new(|| Ok(Box::new(io::stdin()) as Box<dyn Read + Send>))
+                Box::new(|| {
+                    let ahead = ReadAhead::spawn(Box::new(io::stdin()), read_ahead::CHUNK)
+                        .context("cannot start reading stdin")?;
+                    Ok(Box::new(ahead) as Box<dyn Read + Send>)
+                })
             } else {
                 let path = PathBuf::from(p);
                 Box::new(move || open_path(&path))

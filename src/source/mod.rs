@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod codis;
 pub mod file;
+pub mod read_ahead;
 pub mod redis_args;
 pub mod replica;
 pub mod resp;

@@ -153,6 +153,10 @@ impl Sorter {
         w.close()?;
         self.arena.clear();
         self.entries.clear();
+        if self.arena.capacity() > 2 * self.budget {
+            // A huge key made the arena grow past the budget: give that memory back.
+            self.arena = Vec::new();
+        }
         self.runs.push(path);
         Ok(())
     }
