@@ -340,6 +340,38 @@ mod tests {
     }
 
     #[test]
+    fn a_key_larger_than_the_budget_is_sorted_and_its_memory_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = 64 << 10;
+        let mut sorter = Sorter::new(budget, dir.path().join("spill"));
+        let mut input = Vec::new();
+        for i in 0..4 {
+            let b = sample_batch(&run(), "i", i * 100, 100);
+            let mut columns = b.columns().to_vec();
+            let key = b.column_by_name(schema::KEY).unwrap();
+            let key = key.as_any().downcast_ref::<BinaryArray>().unwrap();
+            let mut keys: Vec<Vec<u8>> = key.iter().map(|k| k.unwrap().to_vec()).collect();
+            keys[50] = vec![b'k'; 1 << 20];
+            keys[50].extend_from_slice(&(i as u32).to_be_bytes());
+            let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+            columns[4] = std::sync::Arc::new(BinaryArray::from(keys));
+            let b = RecordBatch::try_new(b.schema(), columns).unwrap();
+            sorter.push(&b).unwrap();
+            assert!(
+                sorter.arena.capacity() <= 2 * budget,
+                "arena of {} bytes kept after the huge key",
+                sorter.arena.capacity()
+            );
+            input.push(b);
+        }
+        assert!(sorter.spilled_runs() >= 4);
+        let got = sort_all(sorter);
+        assert!(rows_of(&got) == rows_of(&input), "every column kept");
+        let keys = keys_of(&got);
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
     fn nothing_pushed_emits_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let sorter = Sorter::new(1 << 20, dir.path().join("spill"));
