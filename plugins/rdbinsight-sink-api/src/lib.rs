@@ -96,6 +96,7 @@
 
 #![deny(missing_docs)]
 
+mod builder;
 mod lifecycle;
 pub mod names;
 mod redact;
@@ -106,6 +107,7 @@ pub mod testing;
 
 pub use arrow_array::RecordBatch;
 pub use async_trait::async_trait;
+pub use builder::{RecordBuilder, Row};
 pub use lifecycle::{
     Aborted, Committed, InstanceInfo, InstanceStats, InstanceWriter, RunInfo, Sink, SinkConfig,
 };

@@ -17,7 +17,7 @@ use arrow_array::RecordBatch;
 
 use merge::{Run, RunWriter};
 use order::{digit, sort_entries, Entry};
-use rows::{encode_row, BatchAssembler, Columns, Constants, Names};
+use rows::{append_row, encode_row, Columns, Constants, Names};
 
 /// Most run files open at once during a merge.
 pub const FAN_IN: usize = 16;
@@ -192,16 +192,16 @@ impl Sorter {
             arena: std::mem::take(&mut self.arena),
             entries: std::mem::take(&mut self.entries),
         });
-        let mut out = BatchAssembler::new(OUTPUT_ROWS);
+        let mut out = constants.builder(OUTPUT_ROWS);
         merge::merge(runs, |body| {
-            out.append(body, &self.names)?;
+            append_row(body, &self.names, &mut out)?;
             if out.rows() == OUTPUT_ROWS {
-                emit(out.finish(&constants)?)?;
+                emit(out.finish()?)?;
             }
             Ok(())
         })?;
         if out.rows() > 0 {
-            emit(out.finish(&constants)?)?;
+            emit(out.finish()?)?;
         }
         self.cleanup();
         Ok(())
@@ -235,13 +235,19 @@ mod tests {
     use rdbinsight_sink_api::testing::sample_batch;
     use rdbinsight_sink_api::{schema, RunInfo};
 
+    fn db_and_key(b: &RecordBatch) -> (&Int64Array, &BinaryArray) {
+        let db = b.column_by_name(schema::DB).unwrap();
+        let key = b.column_by_name(schema::KEY).unwrap();
+        (
+            db.as_any().downcast_ref::<Int64Array>().unwrap(),
+            key.as_any().downcast_ref::<BinaryArray>().unwrap(),
+        )
+    }
+
     fn keys_of(batches: &[RecordBatch]) -> Vec<(i64, Vec<u8>)> {
         let mut out = Vec::new();
         for b in batches {
-            let db = b.column_by_name(schema::DB).unwrap();
-            let db = db.as_any().downcast_ref::<Int64Array>().unwrap();
-            let key = b.column_by_name(schema::KEY).unwrap();
-            let key = key.as_any().downcast_ref::<BinaryArray>().unwrap();
+            let (db, key) = db_and_key(b);
             for r in 0..b.num_rows() {
                 out.push((db.value(r), key.value(r).to_vec()));
             }
@@ -254,10 +260,7 @@ mod tests {
     fn rows_of(batches: &[RecordBatch]) -> Vec<(i64, Vec<u8>, Vec<arrow_array::ArrayRef>)> {
         let mut out = Vec::new();
         for b in batches {
-            let db = b.column_by_name(schema::DB).unwrap();
-            let db = db.as_any().downcast_ref::<Int64Array>().unwrap();
-            let key = b.column_by_name(schema::KEY).unwrap();
-            let key = key.as_any().downcast_ref::<BinaryArray>().unwrap();
+            let (db, key) = db_and_key(b);
             for r in 0..b.num_rows() {
                 let cells = b.columns().iter().map(|c| c.slice(r, 1)).collect();
                 out.push((db.value(r), key.value(r).to_vec(), cells));

@@ -10,14 +10,11 @@
 use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
-use arrow_array::builder::{
-    BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
-};
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, BinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMillisecondArray, TimestampNanosecondArray,
 };
-use rdbinsight_sink_api::{record_schema, schema};
+use rdbinsight_sink_api::{schema, RecordBuilder, Row};
 
 /// Bytes of the length prefix of every row.
 pub const LEN_BYTES: usize = 4;
@@ -96,6 +93,11 @@ pub struct Constants {
 }
 
 impl Constants {
+    /// A record builder for rows of this instance, batches of about `rows` rows.
+    pub fn builder(&self, rows: usize) -> RecordBuilder {
+        RecordBuilder::new(&self.cluster, self.batch, &self.instance, rows)
+    }
+
     /// Checks that every row of `cols` carries the same cluster, batch and instance, and
     /// returns them (`None` for an empty batch).
     pub fn of(cols: &Columns<'_>) -> Result<Option<Self>> {
@@ -303,126 +305,46 @@ pub fn db_key(body: &[u8]) -> Result<(i64, &[u8])> {
     RowReader::new(body).db_key()
 }
 
-/// Builds record batches from sorted rows.
-pub struct BatchAssembler {
-    db: Int64Builder,
-    key: BinaryBuilder,
-    ty: StringBuilder,
-    members: Int64Builder,
-    size: Int64Builder,
-    encoding: StringBuilder,
-    expire: TimestampMillisecondBuilder,
-    idle: Int64Builder,
-    freq: Int32Builder,
-    codis: Int32Builder,
-    redis: Int32Builder,
-    rows: usize,
-    /// Cluster, batch and instance columns of the last batch size built.
-    constant: Option<(usize, [ArrayRef; 3])>,
-}
-
-impl BatchAssembler {
-    /// An empty assembler for batches of about `rows` rows.
-    pub fn new(rows: usize) -> Self {
-        Self {
-            db: Int64Builder::with_capacity(rows),
-            key: BinaryBuilder::with_capacity(rows, rows * 24),
-            ty: StringBuilder::with_capacity(rows, rows * 6),
-            members: Int64Builder::with_capacity(rows),
-            size: Int64Builder::with_capacity(rows),
-            encoding: StringBuilder::with_capacity(rows, rows * 8),
-            expire: TimestampMillisecondBuilder::with_capacity(rows).with_timezone(schema::UTC),
-            idle: Int64Builder::with_capacity(rows),
-            freq: Int32Builder::with_capacity(rows),
-            codis: Int32Builder::with_capacity(rows),
-            redis: Int32Builder::with_capacity(rows),
-            rows: 0,
-            constant: None,
+/// Appends one row body to `out`, the record builder of the instance.
+pub fn append_row(body: &[u8], names: &Names, out: &mut RecordBuilder) -> Result<()> {
+    let mut r = RowReader::new(body);
+    let (db, key) = r.db_key()?;
+    let key_type = names.types.name(r.byte()?)?;
+    let encoding = names.encodings.name(r.byte()?)?;
+    let flags = r.byte()?;
+    let member_count = r.signed()?;
+    let rdb_size = r.signed()?;
+    let mut opt = |bit: u8| -> Result<Option<i64>> {
+        if flags & bit != 0 {
+            r.signed().map(Some)
+        } else {
+            Ok(None)
         }
-    }
-
-    /// Rows appended since the last batch.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Appends one row body.
-    pub fn append(&mut self, body: &[u8], names: &Names) -> Result<()> {
-        let mut r = RowReader::new(body);
-        let (db, key) = r.db_key()?;
-        let ty = names.types.name(r.byte()?)?;
-        let encoding = names.encodings.name(r.byte()?)?;
-        let flags = r.byte()?;
-        let members = r.signed()?;
-        let size = r.signed()?;
-        let mut opt = |bit: u8| -> Result<Option<i64>> {
-            if flags & bit != 0 {
-                r.signed().map(Some)
-            } else {
-                Ok(None)
-            }
-        };
-        let expire = opt(HAS_EXPIRE)?;
-        let idle = opt(HAS_IDLE)?;
-        let freq = opt(HAS_FREQ)?;
-        let codis = opt(HAS_CODIS)?;
-        let redis = opt(HAS_REDIS)?;
-        let small = |v: Option<i64>| -> Result<Option<i32>> {
-            v.map(i32::try_from)
-                .transpose()
-                .context("sorted row has a 32-bit field out of range")
-        };
-        self.db.append_value(db);
-        self.key.append_value(key);
-        self.ty.append_value(ty);
-        self.members.append_value(members);
-        self.size.append_value(size);
-        self.encoding.append_value(encoding);
-        self.expire.append_option(expire);
-        self.idle.append_option(idle);
-        self.freq.append_option(small(freq)?);
-        self.codis.append_option(small(codis)?);
-        self.redis.append_option(small(redis)?);
-        self.rows += 1;
-        Ok(())
-    }
-
-    /// The rows appended so far as one record batch, with the instance's constant columns.
-    pub fn finish(&mut self, constants: &Constants) -> Result<RecordBatch> {
-        let n = self.rows;
-        self.rows = 0;
-        // The constant columns of a full batch are built once and shared by every batch.
-        let [cluster, batch, instance] = match &self.constant {
-            Some((rows, cols)) if *rows == n => cols.clone(),
-            _ => {
-                let cols = schema::constant_columns(
-                    &constants.cluster,
-                    constants.batch,
-                    &constants.instance,
-                    n,
-                );
-                self.constant = Some((n, cols.clone()));
-                cols
-            }
-        };
-        let columns: Vec<ArrayRef> = vec![
-            cluster,
-            batch,
-            instance,
-            Arc::new(self.db.finish()),
-            Arc::new(self.key.finish()),
-            Arc::new(self.ty.finish()),
-            Arc::new(self.members.finish()),
-            Arc::new(self.size.finish()),
-            Arc::new(self.encoding.finish()),
-            Arc::new(self.expire.finish()),
-            Arc::new(self.idle.finish()),
-            Arc::new(self.freq.finish()),
-            Arc::new(self.codis.finish()),
-            Arc::new(self.redis.finish()),
-        ];
-        Ok(RecordBatch::try_new(record_schema(), columns)?)
-    }
+    };
+    let expire_at_ms = opt(HAS_EXPIRE)?;
+    let idle_seconds = opt(HAS_IDLE)?;
+    let freq = opt(HAS_FREQ)?;
+    let codis = opt(HAS_CODIS)?;
+    let redis = opt(HAS_REDIS)?;
+    let small = |v: Option<i64>| -> Result<Option<i32>> {
+        v.map(i32::try_from)
+            .transpose()
+            .context("sorted row has a 32-bit field out of range")
+    };
+    out.append(&Row {
+        db,
+        key,
+        key_type,
+        member_count,
+        rdb_size,
+        encoding,
+        expire_at_ms,
+        idle_seconds,
+        freq: small(freq)?,
+        codis_slot: small(codis)?,
+        redis_slot: small(redis)?,
+    });
+    Ok(())
 }
 
 #[cfg(test)]

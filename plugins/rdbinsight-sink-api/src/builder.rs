@@ -1,0 +1,190 @@
+//! Building record batches of one instance row by row: the builder the core fills from the
+//! parser, and that sinks which rebuild rows (the Parquet sink's external sort) fill again.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::ArrowError;
+
+use crate::schema::{self, record_schema, UTC};
+
+/// The columns of one row that vary inside an instance (cluster, batch and instance come from
+/// the [`RecordBuilder`]). Field meanings: the column constants of [`schema`].
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    /// `db`.
+    pub db: i64,
+    /// `key`.
+    pub key: &'a [u8],
+    /// `type`.
+    pub key_type: &'a str,
+    /// `member_count`.
+    pub member_count: i64,
+    /// `rdb_size`.
+    pub rdb_size: i64,
+    /// `encoding`.
+    pub encoding: &'a str,
+    /// `expire_at`, ms.
+    pub expire_at_ms: Option<i64>,
+    /// `idle_seconds`.
+    pub idle_seconds: Option<i64>,
+    /// `freq`.
+    pub freq: Option<i32>,
+    /// `codis_slot`.
+    pub codis_slot: Option<i32>,
+    /// `redis_slot`.
+    pub redis_slot: Option<i32>,
+}
+
+/// Accumulates rows of one instance of a run and hands them out as record batches of the
+/// record schema. The cluster, batch and instance columns of a batch size are built once and
+/// shared by every batch of that size.
+pub struct RecordBuilder {
+    cluster: String,
+    batch_unix_nanos: i64,
+    instance: String,
+    rows: usize,
+    db: Int64Builder,
+    key: BinaryBuilder,
+    key_type: StringBuilder,
+    members: Int64Builder,
+    size: Int64Builder,
+    encoding: StringBuilder,
+    expire: TimestampMillisecondBuilder,
+    idle: Int64Builder,
+    freq: Int32Builder,
+    codis: Int32Builder,
+    slot: Int32Builder,
+    constant: Option<(usize, [ArrayRef; 3])>,
+}
+
+impl RecordBuilder {
+    /// A builder for `instance` of the run (`cluster`, `batch_unix_nanos`), sized for batches
+    /// of about `capacity` rows.
+    pub fn new(cluster: &str, batch_unix_nanos: i64, instance: &str, capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            cluster: cluster.to_string(),
+            batch_unix_nanos,
+            instance: instance.to_string(),
+            rows: 0,
+            db: Int64Builder::with_capacity(capacity),
+            key: BinaryBuilder::with_capacity(capacity, capacity * 24),
+            key_type: StringBuilder::with_capacity(capacity, capacity * 6),
+            members: Int64Builder::with_capacity(capacity),
+            size: Int64Builder::with_capacity(capacity),
+            encoding: StringBuilder::with_capacity(capacity, capacity * 8),
+            expire: TimestampMillisecondBuilder::with_capacity(capacity).with_timezone(UTC),
+            idle: Int64Builder::with_capacity(capacity),
+            freq: Int32Builder::with_capacity(capacity),
+            codis: Int32Builder::with_capacity(capacity),
+            slot: Int32Builder::with_capacity(capacity),
+            constant: None,
+        }
+    }
+
+    /// Rows appended since the last batch.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends one row.
+    #[inline]
+    pub fn append(&mut self, row: &Row<'_>) {
+        self.db.append_value(row.db);
+        self.key.append_value(row.key);
+        self.key_type.append_value(row.key_type);
+        self.members.append_value(row.member_count);
+        self.size.append_value(row.rdb_size);
+        self.encoding.append_value(row.encoding);
+        self.expire.append_option(row.expire_at_ms);
+        self.idle.append_option(row.idle_seconds);
+        self.freq.append_option(row.freq);
+        self.codis.append_option(row.codis_slot);
+        self.slot.append_option(row.redis_slot);
+        self.rows += 1;
+    }
+
+    /// The rows appended since the last batch, as one record batch.
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let n = self.rows;
+        self.rows = 0;
+        let [cluster, batch, instance] = match &self.constant {
+            Some((rows, cols)) if *rows == n => cols.clone(),
+            _ => {
+                let cols = schema::constant_columns(
+                    &self.cluster,
+                    self.batch_unix_nanos,
+                    &self.instance,
+                    n,
+                );
+                self.constant = Some((n, cols.clone()));
+                cols
+            }
+        };
+        let columns: Vec<ArrayRef> = vec![
+            cluster,
+            batch,
+            instance,
+            Arc::new(self.db.finish()),
+            Arc::new(self.key.finish()),
+            Arc::new(self.key_type.finish()),
+            Arc::new(self.members.finish()),
+            Arc::new(self.size.finish()),
+            Arc::new(self.encoding.finish()),
+            Arc::new(self.expire.finish()),
+            Arc::new(self.idle.finish()),
+            Arc::new(self.freq.finish()),
+            Arc::new(self.codis.finish()),
+            Arc::new(self.slot.finish()),
+        ];
+        RecordBatch::try_new(record_schema(), columns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, BinaryArray, StringArray};
+
+    #[test]
+    fn rows_come_out_in_the_record_schema_with_their_constants() {
+        let mut b = RecordBuilder::new("c", 5, "i", 4);
+        for (i, key) in [b"a".as_slice(), b"bb"].into_iter().enumerate() {
+            b.append(&Row {
+                db: i as i64,
+                key,
+                key_type: "string",
+                member_count: 1,
+                rdb_size: 9,
+                encoding: "raw",
+                expire_at_ms: (i == 1).then_some(42),
+                idle_seconds: None,
+                freq: None,
+                codis_slot: None,
+                redis_slot: Some(7),
+            });
+        }
+        let batch = b.finish().unwrap();
+        assert_eq!(batch.schema(), record_schema());
+        assert_eq!(batch.num_rows(), 2);
+        let instance = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(instance.value(1), "i");
+        let key = batch
+            .column(4)
+            .as_any()
+            .downcast_ref::<BinaryArray>()
+            .unwrap();
+        assert_eq!(key.value(1), b"bb");
+        assert!(batch.column(9).is_null(0) && batch.column(9).is_valid(1));
+        assert_eq!(b.rows(), 0);
+        assert_eq!(b.finish().unwrap().num_rows(), 0);
+    }
+}
