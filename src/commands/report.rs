@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{ArgMatches, FromArgMatches};
 
-use crate::report::{self, prefix::DEFAULT_DELIMITERS};
+use crate::report::{self, aggregate::READ_COLUMNS, prefix::DEFAULT_DELIMITERS};
 
 /// Flags of `report from-parquet`.
 #[derive(Debug, clap::Args)]
@@ -106,7 +106,9 @@ pub fn report_from_parquet(args: &FromParquetArgs) -> Result<(report::Report, Pa
         &batch_dir.display().to_string(),
         &args.delimiters,
     );
-    report::aggregate_overlapped(&mut agg, |send| reader::for_each_batch(&batch_dir, send))?;
+    report::aggregate_overlapped(&mut agg, |send| {
+        reader::for_each_batch(&batch_dir, &READ_COLUMNS, send)
+    })?;
     let out = default_output(&args.output, &args.cluster);
     Ok((agg.finish(), out))
 }

@@ -144,6 +144,24 @@ impl FewTallies {
     }
 }
 
+/// The columns [`Aggregator::add`] reads (every column but `cluster`, which the report takes
+/// from its source).
+pub const READ_COLUMNS: [&str; 13] = [
+    schema::BATCH,
+    schema::INSTANCE,
+    schema::DB,
+    schema::KEY,
+    schema::TYPE,
+    schema::ENCODING,
+    schema::MEMBER_COUNT,
+    schema::RDB_SIZE,
+    schema::EXPIRE_AT,
+    schema::IDLE_SECONDS,
+    schema::FREQ,
+    schema::CODIS_SLOT,
+    schema::REDIS_SLOT,
+];
+
 /// Builds a [`Report`] from record batches.
 pub struct Aggregator {
     by_type: FewTallies,

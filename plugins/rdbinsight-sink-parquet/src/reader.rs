@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
 
 use crate::path::{sanitize_name, BATCH_PREFIX, CLUSTER_PREFIX, PARQUET_EXT};
 
@@ -63,18 +64,27 @@ pub fn batch_files(batch_dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Calls `f` with every record batch of every file of the batch directory.
+/// Calls `f` with every record batch of every file of the batch directory, holding only the
+/// columns named in `columns` (every column when it is empty): a column not read is a column
+/// not decoded.
 pub fn for_each_batch(
     batch_dir: &Path,
+    columns: &[&str],
     mut f: impl FnMut(&RecordBatch) -> Result<()>,
 ) -> Result<()> {
     for file in batch_files(batch_dir)? {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(
+        let builder = ParquetRecordBatchReaderBuilder::try_new(
             File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
         )
         .with_context(|| format!("cannot read {}", file.display()))?
-        .with_batch_size(65_536)
-        .build()?;
+        .with_batch_size(65_536);
+        let builder = if columns.is_empty() {
+            builder
+        } else {
+            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+            builder.with_projection(mask)
+        };
+        let reader = builder.build()?;
         for batch in reader {
             f(&batch.with_context(|| format!("cannot read {}", file.display()))?)?;
         }
