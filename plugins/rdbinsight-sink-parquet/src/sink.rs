@@ -358,7 +358,6 @@ impl ParquetInstance {
             .into_std()
             .await;
         let props = self.ctx.writer_properties();
-        let row_group_rows = self.ctx.config.row_group_rows;
         let path = self.tmp_path.clone();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
         if input.send(SortMsg::Finish(tx)).await.is_err() {
@@ -368,13 +367,7 @@ impl ParquetInstance {
         drop(input);
         // Encoding is CPU work: on a blocking thread (and a helper thread of its own).
         let written = tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut writer = ParallelWriter::try_new(
-                file,
-                record_schema(),
-                props,
-                row_group_rows,
-                MAX_ROW_GROUP_BYTES,
-            )?;
+            let mut writer = ParallelWriter::try_new(file, record_schema(), props)?;
             while let Some(batch) = rx.blocking_recv() {
                 writer
                     .write(&batch)

@@ -78,8 +78,9 @@ fn helper(jobs: mpsc::Receiver<Job>, done: mpsc::SyncSender<Chunks>) {
     }
 }
 
-/// Writes sorted record batches as one Parquet file, row groups of at most `row_group_rows`
-/// rows and about `row_group_bytes` bytes, columns encoded on two threads.
+/// Writes sorted record batches as one Parquet file, columns encoded on two threads; row
+/// groups are cut at the properties' `max_row_group_row_count` rows and (about)
+/// `max_row_group_bytes` bytes.
 pub struct ParallelWriter {
     file: SerializedFileWriter<File>,
     factory: ArrowRowGroupWriterFactory,
@@ -99,13 +100,9 @@ pub struct ParallelWriter {
 
 impl ParallelWriter {
     /// A writer of `schema` rows into `file` with `props`.
-    pub fn try_new(
-        file: File,
-        schema: SchemaRef,
-        props: WriterProperties,
-        row_group_rows: usize,
-        row_group_bytes: usize,
-    ) -> Result<Self> {
+    pub fn try_new(file: File, schema: SchemaRef, props: WriterProperties) -> Result<Self> {
+        let row_group_rows = props.max_row_group_row_count().unwrap_or(usize::MAX);
+        let row_group_bytes = props.max_row_group_bytes().unwrap_or(usize::MAX);
         let (file, factory) =
             ArrowWriter::try_new(file, schema.clone(), Some(props))?.into_serialized_writer()?;
         let local = schema
@@ -287,9 +284,9 @@ mod tests {
         let mut w = ParallelWriter::try_new(
             File::create(&path).unwrap(),
             record_schema(),
-            WriterProperties::builder().build(),
-            1000,
-            usize::MAX,
+            WriterProperties::builder()
+                .set_max_row_group_row_count(Some(1000))
+                .build(),
         )
         .unwrap();
         for b in &input {

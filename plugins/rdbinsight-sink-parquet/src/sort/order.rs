@@ -40,17 +40,26 @@ pub fn digit(key: &[u8], level: usize) -> ((u64, u64), u8) {
     ((word(hi), word(lo)), tail.len().min(WINDOW + 1) as u8)
 }
 
+/// The body length stored in front of the row at `at`, `None` when `at` is out of range.
+fn len_at(arena: &[u8], at: usize) -> Option<usize> {
+    let len: [u8; LEN_BYTES] = arena.get(at..at + LEN_BYTES)?.try_into().ok()?;
+    Some(u32::from_le_bytes(len) as usize)
+}
+
+/// The body of `len` bytes of the row at `at` (after its length prefix).
+fn body_of(arena: &[u8], at: usize, len: usize) -> Result<&[u8]> {
+    let start = at + LEN_BYTES;
+    start
+        .checked_add(len)
+        .and_then(|end| arena.get(start..end))
+        .context("sort arena: row out of range")
+}
+
 /// The row body starting at `offset` in `arena` (without its length prefix).
 pub fn body_at(arena: &[u8], offset: u32) -> Result<&[u8]> {
     let at = offset as usize;
-    let len: [u8; LEN_BYTES] = arena
-        .get(at..at + LEN_BYTES)
-        .and_then(|b| b.try_into().ok())
-        .context("sort arena: row offset out of range")?;
-    let len = u32::from_le_bytes(len) as usize;
-    arena
-        .get(at + LEN_BYTES..at + LEN_BYTES + len)
-        .context("sort arena: row out of range")
+    let len = len_at(arena, at).context("sort arena: row offset out of range")?;
+    body_of(arena, at, len)
 }
 
 /// Rows whose lengths [`for_each_body`] loads before it touches their bodies.
@@ -68,19 +77,10 @@ pub fn for_each_body(
     let mut lens = [0usize; GATHER];
     for block in entries.chunks(GATHER) {
         for (len, e) in lens.iter_mut().zip(block) {
-            let at = e.offset as usize;
-            *len = arena
-                .get(at..at + LEN_BYTES)
-                .and_then(|b| b.try_into().ok())
-                .map_or(usize::MAX, |b| u32::from_le_bytes(b) as usize);
+            *len = len_at(arena, e.offset as usize).unwrap_or(usize::MAX);
         }
         for (&len, e) in lens.iter().zip(block) {
-            let start = e.offset as usize + LEN_BYTES;
-            let body = start
-                .checked_add(len)
-                .and_then(|end| arena.get(start..end))
-                .context("sort arena: row out of range")?;
-            f(body)?;
+            f(body_of(arena, e.offset as usize, len)?)?;
         }
     }
     Ok(())
