@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{ArgMatches, FromArgMatches};
 
-use crate::report::{self, aggregate::READ_COLUMNS, prefix::DEFAULT_DELIMITERS};
+use crate::report::{
+    self,
+    aggregate::{DICTIONARY_COLUMNS, READ_COLUMNS},
+    prefix::DEFAULT_DELIMITERS,
+};
 
 /// Flags of `report from-parquet`.
 #[derive(Debug, clap::Args)]
@@ -107,7 +111,7 @@ pub fn report_from_parquet(args: &FromParquetArgs) -> Result<(report::Report, Pa
         &args.delimiters,
     );
     report::aggregate_overlapped(&mut agg, |send| {
-        reader::for_each_batch(&batch_dir, &READ_COLUMNS, send)
+        reader::for_each_batch(&batch_dir, &READ_COLUMNS, &DICTIONARY_COLUMNS, send)
     })?;
     let out = default_output(&args.output, &args.cluster);
     Ok((agg.finish(), out))

@@ -6,14 +6,12 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 use anyhow::{Context, Result};
-use arrow_array::{
-    Array, BinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMillisecondArray, TimestampNanosecondArray,
-};
+use arrow_array::{Array, BinaryArray, Int64Array, RecordBatch};
 use rdbinsight_sink_api::schema;
 use serde::Serialize;
 
 use super::prefix::{Node, PrefixTree};
+use super::rows::RowTallies;
 
 /// Keys kept in each biggest-keys table.
 pub const TOP_KEYS: usize = 100;
@@ -28,12 +26,12 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, bytes: u64) {
+    pub(super) fn add(&mut self, bytes: u64) {
         self.keys += 1;
         self.bytes += bytes;
     }
 
-    fn add_many(&mut self, keys: u64, bytes: u64) {
+    pub(super) fn add_many(&mut self, keys: u64, bytes: u64) {
         self.keys += keys;
         self.bytes += bytes;
     }
@@ -106,44 +104,6 @@ pub struct Report {
     pub prefixes: Node,
 }
 
-/// Tallies of a few distinct names (types, instances, bucket labels), looked up linearly
-/// starting with the last one hit: cheaper per row than a map, merged into the report's maps
-/// at the end.
-#[derive(Default)]
-struct FewTallies {
-    entries: Vec<(String, Tally)>,
-    last: usize,
-}
-
-impl FewTallies {
-    fn add(&mut self, name: &str, bytes: u64) {
-        if let Some((n, t)) = self.entries.get_mut(self.last) {
-            if n == name {
-                t.add(bytes);
-                return;
-            }
-        }
-        match self.entries.iter().position(|(n, _)| n == name) {
-            Some(i) => {
-                self.entries[i].1.add(bytes);
-                self.last = i;
-            }
-            None => {
-                let mut t = Tally::default();
-                t.add(bytes);
-                self.entries.push((name.to_string(), t));
-                self.last = self.entries.len() - 1;
-            }
-        }
-    }
-
-    fn merge_into(self, map: &mut BTreeMap<String, Tally>) {
-        for (name, t) in self.entries {
-            map.entry(name).or_default().add_many(t.keys, t.bytes);
-        }
-    }
-}
-
 /// The columns [`Aggregator::add`] reads (every column but `cluster`, which the report takes
 /// from its source).
 pub const READ_COLUMNS: [&str; 13] = [
@@ -162,18 +122,28 @@ pub const READ_COLUMNS: [&str; 13] = [
     schema::REDIS_SLOT,
 ];
 
+/// Adds the keys of one batch (its `key` and `rdb_size` columns) to the prefix tree.
+pub(super) fn add_prefixes(tree: &mut PrefixTree, b: &RecordBatch) -> Result<()> {
+    let key = col::<BinaryArray>(b, schema::KEY)?;
+    let size = col::<Int64Array>(b, schema::RDB_SIZE)?;
+    for (i, &bytes) in size.values().iter().enumerate() {
+        tree.add(key.value(i), bytes.max(0) as u64);
+    }
+    Ok(())
+}
+
+/// The string columns of [`READ_COLUMNS`] with few distinct values, best read as dictionary
+/// arrays (tallied by dictionary index).
+pub const DICTIONARY_COLUMNS: [&str; 3] = [schema::INSTANCE, schema::TYPE, schema::ENCODING];
+
 /// Builds a [`Report`] from record batches.
 pub struct Aggregator {
-    by_type: FewTallies,
-    by_instance: FewTallies,
-    ttl: FewTallies,
-    idle: FewTallies,
-    freq: FewTallies,
     report: Report,
+    rows: RowTallies,
     tree: PrefixTree,
     by_size: BinaryHeap<Reverse<BigKey>>,
     by_members: BinaryHeap<Reverse<BigKey>>,
-    /// (type, encoding) tallies: few distinct pairs, scanned linearly.
+    /// (type, encoding) tallies of grouped input: few distinct pairs, scanned linearly.
     encodings: Vec<((String, String), Tally)>,
 }
 
@@ -220,12 +190,17 @@ pub struct Buckets {
 }
 
 impl Buckets {
-    /// The label of `v`.
-    pub fn label(&self, v: i64) -> &'static str {
+    /// The index of `v`'s bucket: that of the first bound above it, or the number of bounds.
+    pub fn index(&self, v: i64) -> usize {
         self.bounds
             .iter()
-            .find(|(upper, _)| v < *upper)
-            .map_or(self.last, |(_, l)| l)
+            .position(|(upper, _)| v < *upper)
+            .unwrap_or(self.bounds.len())
+    }
+
+    /// The label of the bucket at `index` (see [`Buckets::index`]).
+    pub fn label_at(&self, index: usize) -> &'static str {
+        self.bounds.get(index).map_or(self.last, |(_, l)| l)
     }
 
     /// The same as a SQL `multiIf` over the expression `v` (ClickHouse).
@@ -277,14 +252,6 @@ pub const FREQ_BUCKETS: Buckets = Buckets {
     last: "201-255",
 };
 
-fn ttl_bucket(expire_ms: Option<i64>, batch_ms: i64) -> &'static str {
-    match expire_ms {
-        None => NO_TTL,
-        Some(e) if e <= batch_ms => EXPIRED,
-        Some(e) => TTL_BUCKETS.label((e - batch_ms) / 1000),
-    }
-}
-
 /// Whether a key ranked `rank` comes after the smallest kept key in the [`BigKey`] order.
 fn beats(min: &BigKey, rank: i64, instance: &str, db: i64, key: &[u8]) -> bool {
     (rank, instance, db, key)
@@ -296,7 +263,7 @@ fn beats(min: &BigKey, rank: i64, instance: &str, db: i64, key: &[u8]) -> bool {
         )
 }
 
-fn push_top(
+pub(super) fn push_top(
     heap: &mut BinaryHeap<Reverse<BigKey>>,
     make: impl FnOnce() -> BigKey,
     rank: i64,
@@ -378,102 +345,24 @@ impl Aggregator {
                 top_by_members: Vec::new(),
                 prefixes: Node::default(),
             },
+            rows: RowTallies::default(),
             tree: PrefixTree::new(delimiters),
             by_size: BinaryHeap::new(),
             by_members: BinaryHeap::new(),
             encodings: Vec::new(),
-            by_type: FewTallies::default(),
-            by_instance: FewTallies::default(),
-            ttl: FewTallies::default(),
-            idle: FewTallies::default(),
-            freq: FewTallies::default(),
         }
     }
 
-    /// Adds the rows of one batch.
+    /// Adds the rows of one batch (every column of [`READ_COLUMNS`]).
     pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
-        let batch = col::<TimestampNanosecondArray>(b, schema::BATCH)?;
-        let instance = col::<StringArray>(b, schema::INSTANCE)?;
-        let db = col::<Int64Array>(b, schema::DB)?;
-        let key = col::<BinaryArray>(b, schema::KEY)?;
-        let ty = col::<StringArray>(b, schema::TYPE)?;
-        let enc = col::<StringArray>(b, schema::ENCODING)?;
-        let members = col::<Int64Array>(b, schema::MEMBER_COUNT)?;
-        let size = col::<Int64Array>(b, schema::RDB_SIZE)?;
-        let expire = col::<TimestampMillisecondArray>(b, schema::EXPIRE_AT)?;
-        let idle = col::<Int64Array>(b, schema::IDLE_SECONDS)?;
-        let freq = col::<Int32Array>(b, schema::FREQ)?;
-        let codis = col::<Int32Array>(b, schema::CODIS_SLOT)?;
-        let slot = col::<Int32Array>(b, schema::REDIS_SLOT)?;
-        let r = &mut self.report;
-        for i in 0..b.num_rows() {
-            r.batch_unix_nanos = batch.value(i);
-            let batch_ms = batch.value(i) / 1_000_000;
-            let bytes = size.value(i).max(0) as u64;
-            r.total.add(bytes);
-            self.by_type.add(ty.value(i), bytes);
-            let (t, e) = (ty.value(i), enc.value(i));
-            match self
-                .encodings
-                .iter_mut()
-                .find(|(k, _)| k.0 == t && k.1 == e)
-            {
-                Some((_, tally)) => tally.add(bytes),
-                None => {
-                    let mut tally = Tally::default();
-                    tally.add(bytes);
-                    self.encodings.push(((t.to_string(), e.to_string()), tally));
-                }
-            }
-            r.by_db.entry(db.value(i)).or_default().add(bytes);
-            self.by_instance.add(instance.value(i), bytes);
-            let exp = (!expire.is_null(i)).then(|| expire.value(i));
-            self.ttl.add(ttl_bucket(exp, batch_ms), bytes);
-            if !idle.is_null(i) {
-                self.idle.add(IDLE_BUCKETS.label(idle.value(i)), bytes);
-            }
-            if !freq.is_null(i) {
-                self.freq
-                    .add(FREQ_BUCKETS.label(i64::from(freq.value(i))), bytes);
-            }
-            if !slot.is_null(i) {
-                r.redis_slots.entry(slot.value(i)).or_default().add(bytes);
-            }
-            if !codis.is_null(i) {
-                r.codis_slots.entry(codis.value(i)).or_default().add(bytes);
-            }
-            self.tree.add(key.value(i), bytes);
-            let big = |rank: i64| BigKey {
-                rank,
-                instance: instance.value(i).to_string(),
-                db: db.value(i),
-                raw_key: key.value(i).to_vec(),
-                key: printable_key(key.value(i)),
-                key_type: ty.value(i).to_string(),
-                encoding: enc.value(i).to_string(),
-                member_count: members.value(i),
-                rdb_size: size.value(i),
-                expire_at: exp,
-            };
-            let (inst, d, k) = (instance.value(i), db.value(i), key.value(i));
-            push_top(
-                &mut self.by_size,
-                || big(size.value(i)),
-                size.value(i),
-                inst,
-                d,
-                k,
-            );
-            push_top(
-                &mut self.by_members,
-                || big(members.value(i)),
-                members.value(i),
-                inst,
-                d,
-                k,
-            );
-        }
-        Ok(())
+        self.rows.add(b)?;
+        add_prefixes(&mut self.tree, b)
+    }
+
+    /// The two halves of [`Aggregator::add`], to feed from two threads: the row tallies
+    /// (every column) and the prefix tree (see [`add_prefixes`]).
+    pub(super) fn halves(&mut self) -> (&mut RowTallies, &mut PrefixTree) {
+        (&mut self.rows, &mut self.tree)
     }
 
     /// Sets the batch time (for grouped input, where no row carries it).
@@ -566,16 +455,20 @@ impl Aggregator {
             });
             v
         };
-        self.by_type.merge_into(&mut self.report.by_type);
-        self.by_instance.merge_into(&mut self.report.by_instance);
-        self.ttl.merge_into(&mut self.report.ttl);
-        self.idle.merge_into(&mut self.report.idle);
-        self.freq.merge_into(&mut self.report.freq);
-        self.report.by_encoding = self
-            .encodings
-            .into_iter()
-            .map(|((t, e), tally)| (format!("{t}/{e}"), tally))
-            .collect();
+        let rows = std::mem::take(&mut self.rows);
+        let (by_size, by_members) = rows.merge_into(&mut self.report);
+        for (kind, heap) in [(TopKind::BySize, by_size), (TopKind::ByMembers, by_members)] {
+            for Reverse(key) in heap {
+                self.offer_top(kind, key);
+            }
+        }
+        for ((t, e), tally) in self.encodings {
+            self.report
+                .by_encoding
+                .entry(format!("{t}/{e}"))
+                .or_default()
+                .add_many(tally.keys, tally.bytes);
+        }
         self.report.top_by_size = sorted(self.by_size);
         self.report.top_by_members = sorted(self.by_members);
         self.report.prefixes = self.tree.finish();

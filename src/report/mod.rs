@@ -6,6 +6,7 @@ pub mod aggregate;
 #[cfg(feature = "sink-clickhouse")]
 pub mod from_clickhouse;
 pub mod prefix;
+mod rows;
 
 use std::path::Path;
 
@@ -17,25 +18,29 @@ const TEMPLATE: &str = include_str!("assets/report.html");
 const CSS: &str = include_str!("assets/report.css");
 const JS: &str = include_str!("assets/report.js");
 
-/// Feeds `agg` with the batches `produce` reads, reading on another thread so that decoding
-/// (Parquet pages, ArrowStream over HTTP) overlaps aggregation; at most two batches wait between
-/// them.
+/// Feeds `agg` with the batches `produce` reads, on two threads: the reading thread decodes
+/// (Parquet pages, ArrowStream over HTTP) and tallies every row, this one builds the key-prefix
+/// tree from the key and size columns; at most two batches wait between them.
 pub fn aggregate_overlapped<P>(agg: &mut Aggregator, produce: P) -> Result<()>
 where
     P: FnOnce(&mut dyn FnMut(&arrow_array::RecordBatch) -> Result<()>) -> Result<()> + Send,
 {
+    let (rows, tree) = agg.halves();
     let (tx, rx) = std::sync::mpsc::sync_channel::<arrow_array::RecordBatch>(2);
     std::thread::scope(|scope| {
-        let producer = scope.spawn(move || {
-            let mut send = |b: &arrow_array::RecordBatch| {
-                tx.send(b.clone())
-                    .map_err(|_| anyhow::anyhow!("the report stopped reading"))
-            };
-            produce(&mut send)
-        });
+        let producer = std::thread::Builder::new()
+            .name("rdbinsight-decode".into())
+            .spawn_scoped(scope, move || {
+                let mut send = |b: &arrow_array::RecordBatch| {
+                    rows.add(b)?;
+                    tx.send(b.clone())
+                        .map_err(|_| anyhow::anyhow!("the report stopped reading"))
+                };
+                produce(&mut send)
+            })?;
         let mut failed = None;
         for batch in &rx {
-            if let Err(e) = agg.add(&batch) {
+            if let Err(e) = aggregate::add_prefixes(tree, &batch) {
                 failed = Some(e);
                 break;
             }

@@ -26,7 +26,7 @@ impl Hasher for Fnv {
     }
 }
 
-type FastMap = HashMap<String, usize, BuildHasherDefault<Fnv>>;
+type FastMap = HashMap<Vec<u8>, usize, BuildHasherDefault<Fnv>>;
 
 use serde::Serialize;
 
@@ -53,18 +53,19 @@ pub struct Node {
 }
 
 impl Node {
-    fn child(&mut self, name: &str) -> &mut Node {
+    fn child(&mut self, name: &[u8]) -> &mut Node {
         let idx = self.child_index(name);
         &mut self.children[idx]
     }
 
-    /// The index of the child named `name` (created, or `(other)` when the node is full).
-    fn child_index(&mut self, name: &str) -> usize {
+    /// The index of the child named `name` (UTF-8; created, or `(other)` when the node is
+    /// full).
+    fn child_index(&mut self, name: &[u8]) -> usize {
         match self.index.get(name) {
             Some(&i) => i,
             None => {
                 let name = if self.children.len() >= MAX_CHILDREN {
-                    OTHER
+                    OTHER.as_bytes()
                 } else {
                     name
                 };
@@ -72,10 +73,10 @@ impl Node {
                     Some(&i) => i,
                     None => {
                         self.children.push(Node {
-                            name: name.to_string(),
+                            name: String::from_utf8_lossy(name).into_owned(),
                             ..Node::default()
                         });
-                        self.index.insert(name.to_string(), self.children.len() - 1);
+                        self.index.insert(name.to_vec(), self.children.len() - 1);
                         self.children.len() - 1
                     }
                 }
@@ -101,33 +102,118 @@ impl Node {
 
 /// Whether a segment (without its delimiter) looks like an id: digits, or 8+ hex digits/dashes.
 fn is_id_like(core: &str) -> bool {
-    if core.is_empty() {
-        return false;
+    let bytes = core.as_bytes();
+    let mut digits = !bytes.is_empty();
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            digits = false;
+            if !(b.is_ascii_hexdigit() || b == b'-') {
+                return false;
+            }
+        }
     }
-    let digits = core.bytes().all(|b| b.is_ascii_digit());
-    let hex = core.len() >= 8 && core.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-    digits || hex
+    digits || bytes.len() >= 8
 }
 
-/// The node name of a key segment (`core` is `seg` without its trailing delimiter `delim`):
-/// `*<delimiter>` for id-like segments, else the segment cut at 64 characters. `scratch` holds
-/// the folded name.
+/// The node name of a key segment (UTF-8; `id_like` tells whether `seg` without its trailing
+/// delimiter `delim` is id-like): `*<delimiter>` for id-like segments, else the segment cut at
+/// 64 characters. `scratch` holds the folded name.
 fn segment_name<'a>(
-    seg: &'a str,
-    core: &str,
+    seg: &'a [u8],
+    id_like: bool,
     delim: Option<char>,
-    scratch: &'a mut String,
-) -> &'a str {
-    if is_id_like(core) {
+    scratch: &'a mut Vec<u8>,
+) -> &'a [u8] {
+    if id_like {
         scratch.clear();
-        scratch.push('*');
-        scratch.extend(delim);
+        scratch.push(b'*');
+        if let Some(d) = delim {
+            scratch.extend_from_slice(d.encode_utf8(&mut [0; 4]).as_bytes());
+        }
         scratch
-    } else if seg.len() > 64 {
-        seg.char_indices().nth(64).map_or(seg, |(i, _)| &seg[..i])
-    } else {
+    } else if seg.len() <= 64 {
         seg
+    } else if seg.is_ascii() {
+        &seg[..64]
+    } else {
+        let end = std::str::from_utf8(seg)
+            .ok()
+            .and_then(|t| t.char_indices().nth(64))
+            .map_or(seg.len(), |(i, _)| i);
+        &seg[..end]
     }
+}
+
+/// Whether two short names are equal (a byte loop: cheaper than a `memcmp` call for names of
+/// a few bytes).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(true, |same, (x, y)| same & (x == y))
+}
+
+/// One step of the previous key's path.
+struct Step {
+    /// Node name taken.
+    name: Vec<u8>,
+    /// Child index taken.
+    idx: usize,
+    /// Offset in the key just past the segment.
+    end: usize,
+    /// Whether the segment ended with a delimiter.
+    delimited: bool,
+}
+
+/// Length of the common prefix of `a` and `b`, eight bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let mut n = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let word = |c: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
+        let diff = word(x) ^ word(y);
+        if diff != 0 {
+            return n + (diff.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + a[n..]
+        .iter()
+        .zip(&b[n..])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// Byte class: one of the delimiters.
+const DELIMITER: u8 = 1;
+/// Byte class: an ASCII digit.
+const DIGIT: u8 = 2;
+/// Byte class: an ASCII hex digit or `-` (what [`is_id_like`] accepts in long ids).
+const HEX: u8 = 4;
+
+/// The class of every byte, for ASCII `delimiters`.
+fn byte_classes(delimiters: &str) -> [u8; 256] {
+    let mut classes = [0u8; 256];
+    for (b, class) in classes.iter_mut().enumerate() {
+        let b = b as u8;
+        if b.is_ascii_digit() {
+            *class |= DIGIT;
+        }
+        if b.is_ascii_hexdigit() || b == b'-' {
+            *class |= HEX;
+        }
+    }
+    for b in delimiters.bytes() {
+        classes[b as usize] |= DELIMITER;
+    }
+    classes
+}
+
+/// Where a key's next segment ends.
+struct Cut {
+    /// Length of the segment, delimiter included.
+    len: usize,
+    /// The delimiter that ends it, if one does.
+    delimiter: Option<char>,
+    /// Whether the segment without its delimiter looks like an id.
+    id_like: bool,
 }
 
 /// Delimiters keys are split after, unless configured otherwise.
@@ -138,14 +224,17 @@ pub struct PrefixTree {
     root: Node,
     delimiters: Vec<char>,
     /// Reused for `*<delimiter>` names.
-    scratch: String,
-    /// Byte lookup of the delimiters when they are all ASCII (the fast path).
-    ascii: Option<[bool; 256]>,
-    /// The previous key (valid UTF-8 only) and, for each of its leading segments that ended
-    /// with a delimiter, (end offset, child index): keys arrive sorted, so the next key usually
-    /// shares those segments and skips their lookups.
+    scratch: Vec<u8>,
+    /// Byte classes ([`DELIMITER`], [`DIGIT`], [`HEX`]) when the delimiters are all ASCII
+    /// (the fast path: one pass over a segment finds its end and whether it is id-like).
+    classes: Option<[u8; 256]>,
+    /// The previous key's path: the node name and child index taken at each depth. Keys
+    /// arrive sorted, so the next key's names usually match from the top, and each match
+    /// skips a child lookup.
+    path: Vec<Step>,
+    /// The previous key (as read, or made valid UTF-8): its leading segments that ended with
+    /// a delimiter inside the bytes this key shares with it are taken without a look.
     last_key: Vec<u8>,
-    last_path: Vec<(usize, usize)>,
 }
 
 impl PrefixTree {
@@ -157,99 +246,140 @@ impl PrefixTree {
                 ..Node::default()
             },
             delimiters: delimiters.chars().collect(),
-            scratch: String::new(),
+            scratch: Vec::new(),
             last_key: Vec::new(),
-            last_path: Vec::with_capacity(MAX_DEPTH),
-            ascii: delimiters.is_ascii().then(|| {
-                let mut t = [false; 256];
-                for b in delimiters.bytes() {
-                    t[b as usize] = true;
+            path: Vec::with_capacity(MAX_DEPTH),
+            classes: delimiters.is_ascii().then(|| byte_classes(delimiters)),
+        }
+    }
+
+    /// Where the segment at the start of `rest` (UTF-8, at `depth`) ends, its delimiter, and
+    /// whether it is id-like.
+    fn cut(classes: Option<&[u8; 256]>, delimiters: &[char], rest: &[u8], depth: usize) -> Cut {
+        if let Some(classes) = classes {
+            // ASCII bytes never occur inside multi-byte UTF-8 sequences.
+            let (mut digits, mut hex) = (true, true);
+            let mut found = None;
+            for (i, &b) in rest.iter().enumerate() {
+                let class = classes[b as usize];
+                if class & DELIMITER != 0 {
+                    found = Some((i, b as char));
+                    break;
                 }
-                t
-            }),
+                digits &= class & DIGIT != 0;
+                hex &= class & HEX != 0;
+            }
+            if found.is_some() || depth > 0 || rest.len() <= 4 {
+                let core = found.map_or(rest.len(), |(i, _)| i);
+                return Cut {
+                    len: found.map_or(rest.len(), |(i, _)| i + 1),
+                    delimiter: found.map(|(_, c)| c),
+                    id_like: core > 0 && (digits || (hex && core >= 8)),
+                };
+            }
+        }
+        // Delimiters beyond ASCII, or a top segment without delimiter: by characters.
+        let text = std::str::from_utf8(rest).unwrap_or_default();
+        let found = text.char_indices().find(|(_, c)| delimiters.contains(c));
+        let mut len = found.map_or(text.len(), |(i, c)| i + c.len_utf8());
+        // No delimiter at the top: group by the first characters instead.
+        if depth == 0 && found.is_none() && text.len() > 4 {
+            len = text.char_indices().nth(3).map_or(text.len(), |(i, _)| i);
+        }
+        let delimiter = found
+            .filter(|(i, c)| i + c.len_utf8() == len)
+            .map(|(_, c)| c);
+        let core = len - delimiter.map_or(0, char::len_utf8);
+        Cut {
+            // Never empty, so that every step moves on (only invalid UTF-8 could make it so).
+            len: len.max(1).min(rest.len()),
+            delimiter,
+            id_like: is_id_like(&text[..core]),
         }
     }
 
     /// Adds one key.
     pub fn add(&mut self, key: &[u8], bytes: u64) {
-        let text = String::from_utf8_lossy(key);
-        let cacheable = matches!(text, std::borrow::Cow::Borrowed(_));
-        let delimiters = &self.delimiters;
-        let scratch = &mut self.scratch;
-        let mut node = &mut self.root;
+        let lossy;
+        let text = if key.is_ascii() || std::str::from_utf8(key).is_ok() {
+            key
+        } else {
+            lossy = String::from_utf8_lossy(key).into_owned();
+            lossy.as_bytes()
+        };
+        let Self {
+            root,
+            delimiters,
+            scratch,
+            classes,
+            path,
+            last_key,
+        } = self;
+        let mut node = root;
         node.keys += 1;
         node.bytes += bytes;
-        // Reuse the previous key's leading segments that this key shares byte for byte.
-        let mut reused = 0;
+        // Segments that ended with a delimiter inside the shared bytes are cut the same way.
+        let common = common_prefix(text, last_key);
+        let mut depth = 0;
         let mut offset = 0;
-        if cacheable {
-            let common = key
-                .iter()
-                .zip(&self.last_key)
-                .position(|(a, b)| a != b)
-                .unwrap_or_else(|| key.len().min(self.last_key.len()));
-            for &(end, idx) in &self.last_path {
-                if end > common {
-                    break;
-                }
-                node = &mut node.children[idx];
-                node.keys += 1;
-                node.bytes += bytes;
-                reused += 1;
-                offset = end;
-            }
-            self.last_path.truncate(reused);
-            self.last_key.clear();
-            self.last_key.extend_from_slice(key);
-        } else {
-            self.last_path.clear();
-            self.last_key.clear();
+        while let Some(step) = path.get(depth).filter(|s| s.delimited && s.end <= common) {
+            node = &mut node.children[step.idx];
+            node.keys += 1;
+            node.bytes += bytes;
+            offset = step.end;
+            depth += 1;
         }
-        let mut extend_path = cacheable && self.last_path.len() == reused;
-        let mut rest: &str = &text[offset..];
-        for depth in reused..MAX_DEPTH {
-            if rest.is_empty() {
-                break;
-            }
-            let found = match &self.ascii {
-                // ASCII bytes never occur inside multi-byte UTF-8 sequences.
-                Some(t) => rest
-                    .bytes()
-                    .position(|b| t[b as usize])
-                    .map(|i| (i, rest.as_bytes()[i] as char)),
-                None => rest.char_indices().find(|(_, c)| delimiters.contains(c)),
+        // Whether every node so far is the one the previous key went through.
+        let mut same = true;
+        let mut rest = &text[offset..];
+        while depth < MAX_DEPTH && !rest.is_empty() {
+            let cut = Self::cut(classes.as_ref(), delimiters, rest, depth);
+            let (seg, tail) = rest.split_at(cut.len);
+            offset += cut.len;
+            let name = segment_name(seg, cut.id_like, cut.delimiter, scratch);
+            let idx = match path.get_mut(depth) {
+                Some(step) if same && same_bytes(&step.name, name) => {
+                    step.end = offset;
+                    step.delimited = cut.delimiter.is_some();
+                    step.idx
+                }
+                cached => {
+                    same = false;
+                    let idx = node.child_index(name);
+                    let step = Step {
+                        name: Vec::new(),
+                        idx,
+                        end: offset,
+                        delimited: cut.delimiter.is_some(),
+                    };
+                    let step = match cached {
+                        Some(old) => {
+                            let mut name_buf = std::mem::take(&mut old.name);
+                            name_buf.clear();
+                            *old = Step {
+                                name: name_buf,
+                                ..step
+                            };
+                            old
+                        }
+                        None => {
+                            path.push(step);
+                            path.last_mut().expect("just pushed")
+                        }
+                    };
+                    step.name.extend_from_slice(name);
+                    idx
+                }
             };
-            let mut cut = found.map(|(i, c)| i + c.len_utf8()).unwrap_or(rest.len());
-            // No delimiter at the top: group by the first characters instead.
-            if depth == 0 && found.is_none() && rest.len() > 4 {
-                cut = rest
-                    .char_indices()
-                    .nth(3)
-                    .map(|(i, _)| i)
-                    .unwrap_or(rest.len());
-            }
-            let (seg, tail) = rest.split_at(cut);
-            let delim = found
-                .filter(|(i, c)| i + c.len_utf8() == cut)
-                .map(|(_, c)| c);
-            let core = match delim {
-                Some(c) => &seg[..seg.len() - c.len_utf8()],
-                None => seg,
-            };
-            let name = segment_name(seg, core, delim, scratch);
-            let idx = node.child_index(name);
             node = &mut node.children[idx];
             node.keys += 1;
             node.bytes += bytes;
-            // Only segments cut at a delimiter are shared by construction with a longer key.
-            if extend_path && delim.is_some() {
-                offset += seg.len();
-                self.last_path.push((offset, idx));
-            } else {
-                extend_path = false;
-            }
             rest = tail;
+            depth += 1;
         }
+        path.truncate(depth);
+        last_key.clear();
+        last_key.extend_from_slice(text);
     }
 
     /// Adds `keys` keys (`bytes` in all) whose path is `segments`: raw key bytes already cut
@@ -281,7 +411,7 @@ impl PrefixTree {
                 Some(c) => &seg[..seg.len() - c.len_utf8()],
                 None => seg.as_str(),
             };
-            let name = segment_name(seg, core, delim, &mut self.scratch);
+            let name = segment_name(seg.as_bytes(), is_id_like(core), delim, &mut self.scratch);
             node = node.child(name);
             node.keys += keys;
             node.bytes += bytes;
@@ -336,7 +466,7 @@ mod tests {
         let mut plain = PrefixTree::new(DEFAULT_DELIMITERS);
         for (i, k) in keys.iter().enumerate() {
             cached.add(k, i as u64);
-            plain.last_path.clear();
+            plain.path.clear();
             plain.last_key.clear();
             plain.add(k, i as u64);
         }

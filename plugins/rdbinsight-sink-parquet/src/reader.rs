@@ -3,10 +3,14 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use arrow_array::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
 
 use crate::path::{sanitize_name, BATCH_PREFIX, CLUSTER_PREFIX, PARQUET_EXT};
@@ -66,18 +70,27 @@ pub fn batch_files(batch_dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Calls `f` with every record batch of every file of the batch directory, holding only the
 /// columns named in `columns` (every column when it is empty): a column not read is a column
-/// not decoded.
+/// not decoded. The string columns named in `as_dictionary` arrive as
+/// `Dictionary(Int32, Utf8)` arrays, their Parquet dictionary kept instead of one string
+/// per row (for low-cardinality columns such as type, encoding, instance).
 pub fn for_each_batch(
     batch_dir: &Path,
     columns: &[&str],
+    as_dictionary: &[&str],
     mut f: impl FnMut(&RecordBatch) -> Result<()>,
 ) -> Result<()> {
     for file in batch_files(batch_dir)? {
-        let builder = ParquetRecordBatchReaderBuilder::try_new(
-            File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
+        let input = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+        let metadata = ArrowReaderMetadata::load(&input, ArrowReaderOptions::new())
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let schema = with_dictionaries(metadata.schema(), as_dictionary);
+        let metadata = ArrowReaderMetadata::try_new(
+            metadata.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(schema),
         )
-        .with_context(|| format!("cannot read {}", file.display()))?
-        .with_batch_size(65_536);
+        .with_context(|| format!("cannot read {}", file.display()))?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(input, metadata)
+            .with_batch_size(65_536);
         let builder = if columns.is_empty() {
             builder
         } else {
@@ -90,4 +103,22 @@ pub fn for_each_batch(
         }
     }
     Ok(())
+}
+
+/// `schema` with its `Utf8` fields named in `names` turned into `Dictionary(Int32, Utf8)`.
+fn with_dictionaries(schema: &SchemaRef, names: &[&str]) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if names.contains(&f.name().as_str()) && f.data_type() == &DataType::Utf8 {
+                let dict =
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                f.as_ref().clone().with_data_type(dict)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
+use parquet::basic::Encoding;
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -156,6 +157,15 @@ impl RunCtx {
             .set_column_dictionary_enabled(ColumnPath::from(schema::EXPIRE_AT), false)
             .set_column_dictionary_enabled(ColumnPath::from(schema::IDLE_SECONDS), false)
             .set_column_dictionary_enabled(ColumnPath::from(schema::REDIS_SLOT), false)
+            .set_column_encoding(ColumnPath::from(schema::KEY), Encoding::DELTA_BYTE_ARRAY)
+            .set_column_encoding(
+                ColumnPath::from(schema::RDB_SIZE),
+                Encoding::DELTA_BINARY_PACKED,
+            )
+            .set_column_encoding(
+                ColumnPath::from(schema::MEMBER_COUNT),
+                Encoding::DELTA_BINARY_PACKED,
+            )
             .set_sorting_columns(Some(sorting))
             .set_created_by(format!("rdbinsight {}", self.run.tool_version))
             .build()

@@ -1,0 +1,456 @@
+//! The report's tallies taken row by row from record batches (the Parquet path). Every
+//! low-cardinality string column (type, encoding, instance) is tallied by label index, TTL /
+//! idle / LFU buckets and slots by array index, so a row costs a few array increments; the
+//! biggest keys go through two bounded heaps. The key-prefix tree is fed separately
+//! ([`super::prefix`]).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use anyhow::{bail, Context, Result};
+use arrow_array::types::{ArrowPrimitiveType, Int32Type};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, DictionaryArray, Int32Array, Int64Array, PrimitiveArray,
+    RecordBatch, StringArray, TimestampMillisecondArray, TimestampNanosecondArray,
+};
+use arrow_buffer::NullBuffer;
+use rdbinsight_sink_api::schema;
+
+use super::aggregate::{
+    printable_key, push_top, BigKey, Report, Tally, EXPIRED, FREQ_BUCKETS, IDLE_BUCKETS, NO_TTL,
+    TOP_KEYS, TTL_BUCKETS,
+};
+use crate::slot::{CODIS_SLOTS, REDIS_SLOTS};
+
+/// The distinct strings of one low-cardinality column, numbered in order of arrival.
+#[derive(Default)]
+struct Labels {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Labels {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
+
+    /// The label id of every row of `column` (named `what` in errors) into `out`: a
+    /// dictionary column costs one lookup per dictionary value, a plain one a comparison with
+    /// the previous row's value. Null rows count as the empty string.
+    fn row_ids(&mut self, column: &ArrayRef, what: &str, out: &mut Vec<u32>) -> Result<()> {
+        out.clear();
+        let any = column.as_any();
+        if let Some(dict) = any.downcast_ref::<DictionaryArray<Int32Type>>() {
+            let values = dict
+                .values()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .with_context(|| format!("column {what}: a dictionary of non-strings"))?;
+            let map: Vec<u32> = (0..values.len())
+                .map(|j| {
+                    self.id(if values.is_valid(j) {
+                        values.value(j)
+                    } else {
+                        ""
+                    })
+                })
+                .collect();
+            if let ([only], 0) = (map.as_slice(), dict.null_count()) {
+                out.resize(dict.len(), *only);
+                return Ok(());
+            }
+            let mut empty = None;
+            out.reserve(dict.len());
+            for (i, &k) in dict.keys().values().iter().enumerate() {
+                let id = match usize::try_from(k).ok().and_then(|k| map.get(k)) {
+                    Some(&id) if dict.is_valid(i) => id,
+                    _ => *empty.get_or_insert_with(|| self.id("")),
+                };
+                out.push(id);
+            }
+        } else if let Some(strings) = any.downcast_ref::<StringArray>() {
+            let mut last: Option<(&str, u32)> = None;
+            for i in 0..strings.len() {
+                let v = if strings.is_valid(i) {
+                    strings.value(i)
+                } else {
+                    ""
+                };
+                let id = match last {
+                    Some((name, id)) if name == v => id,
+                    _ => {
+                        let id = self.id(v);
+                        last = Some((v, id));
+                        id
+                    }
+                };
+                out.push(id);
+            }
+        } else {
+            bail!(
+                "column {what}: expected strings, found {}",
+                column.data_type()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Whether row `i` of a column with these nulls has a value.
+#[inline]
+fn valid(nulls: Option<&NullBuffer>, i: usize) -> bool {
+    nulls.is_none_or(|n| n.is_valid(i))
+}
+
+fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+    b.column_by_name(name)
+        .with_context(|| format!("column {name} missing"))
+}
+
+fn typed<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    column(b, name)?
+        .as_any()
+        .downcast_ref::<T>()
+        .with_context(|| format!("column {name} of the wrong type"))
+}
+
+/// The smallest rank that can still enter a biggest-keys heap.
+fn heap_floor(heap: &BinaryHeap<Reverse<BigKey>>) -> i64 {
+    match heap.peek() {
+        Some(Reverse(min)) if heap.len() >= TOP_KEYS => min.rank,
+        _ => i64::MIN,
+    }
+}
+
+/// Adds every row with a value in `column` to `tallies` at the index `index_of` gives its value
+/// (rows it gives none are left out).
+fn tally_valid<T: ArrowPrimitiveType>(
+    column: &PrimitiveArray<T>,
+    sizes: &[i64],
+    tallies: &mut [Tally],
+    index_of: impl Fn(T::Native) -> Option<usize>,
+) {
+    if column.null_count() == column.len() {
+        return;
+    }
+    for (i, (&v, &size)) in column.values().iter().zip(sizes).enumerate() {
+        if column.is_valid(i) {
+            if let Some(t) = index_of(v).and_then(|x| tallies.get_mut(x)) {
+                t.add(size.max(0) as u64);
+            }
+        }
+    }
+}
+
+/// The slots of `column` outside `0..slots` (only in damaged input) and the bytes of their rows.
+fn strays<'a>(
+    column: &'a Int32Array,
+    sizes: &'a [i64],
+    slots: usize,
+) -> impl Iterator<Item = (i32, u64)> + 'a {
+    let any = column.null_count() < column.len();
+    (0..column.len())
+        .filter(move |&i| any && column.is_valid(i))
+        .map(|i| {
+            (
+                column.value(i),
+                sizes.get(i).map_or(0, |&s| s.max(0) as u64),
+            )
+        })
+        .filter(move |&(v, _)| usize::try_from(v).map_or(true, |s| s >= slots))
+}
+
+/// Puts the non-empty `tallies` into `map` under the names `name_of` gives their index.
+fn merge<K: Ord>(
+    tallies: &[Tally],
+    map: &mut BTreeMap<K, Tally>,
+    mut name_of: impl FnMut(usize) -> K,
+) {
+    for (i, t) in tallies.iter().enumerate().filter(|(_, t)| t.keys > 0) {
+        map.entry(name_of(i)).or_default().add_many(t.keys, t.bytes);
+    }
+}
+
+/// TTL tallies: no TTL, expired, then one per [`TTL_BUCKETS`] label.
+const TTL_SLOTS: usize = 2 + TTL_BUCKETS.bounds.len() + 1;
+
+fn ttl_label(index: usize) -> &'static str {
+    match index {
+        0 => NO_TTL,
+        1 => EXPIRED,
+        i => TTL_BUCKETS.label_at(i - 2),
+    }
+}
+
+/// Every tally of the report that rows feed, but the prefix tree.
+pub struct RowTallies {
+    batch_unix_nanos: Option<i64>,
+    types: Labels,
+    encodings: Labels,
+    instances: Labels,
+    /// Indexed by type id, then encoding id (the tallies by type and the total are their
+    /// sums).
+    by_encoding: Vec<Vec<Tally>>,
+    by_instance: Vec<Tally>,
+    /// Few dbs: scanned linearly from the last one hit.
+    by_db: Vec<(i64, Tally)>,
+    last_db: usize,
+    ttl: [Tally; TTL_SLOTS],
+    idle: Vec<Tally>,
+    freq: Vec<Tally>,
+    redis_slots: Vec<Tally>,
+    codis_slots: Vec<Tally>,
+    /// Slots outside the valid ranges (only in damaged input), kept as they are.
+    stray_redis_slots: BTreeMap<i32, Tally>,
+    stray_codis_slots: BTreeMap<i32, Tally>,
+    by_size: BinaryHeap<Reverse<BigKey>>,
+    by_members: BinaryHeap<Reverse<BigKey>>,
+    type_ids: Vec<u32>,
+    encoding_ids: Vec<u32>,
+    instance_ids: Vec<u32>,
+}
+
+impl Default for RowTallies {
+    fn default() -> Self {
+        Self {
+            batch_unix_nanos: None,
+            types: Labels::default(),
+            encodings: Labels::default(),
+            instances: Labels::default(),
+            by_encoding: Vec::new(),
+            by_instance: Vec::new(),
+            by_db: Vec::new(),
+            last_db: 0,
+            ttl: [Tally::default(); TTL_SLOTS],
+            idle: vec![Tally::default(); IDLE_BUCKETS.bounds.len() + 1],
+            freq: vec![Tally::default(); FREQ_BUCKETS.bounds.len() + 1],
+            redis_slots: vec![Tally::default(); usize::from(REDIS_SLOTS)],
+            codis_slots: vec![Tally::default(); CODIS_SLOTS as usize],
+            stray_redis_slots: BTreeMap::new(),
+            stray_codis_slots: BTreeMap::new(),
+            by_size: BinaryHeap::new(),
+            by_members: BinaryHeap::new(),
+            type_ids: Vec::new(),
+            encoding_ids: Vec::new(),
+            instance_ids: Vec::new(),
+        }
+    }
+}
+
+impl RowTallies {
+    /// Adds `keys` keys of `db` holding `bytes`.
+    fn add_db(&mut self, db: i64, keys: u64, bytes: u64) {
+        if let Some((d, t)) = self.by_db.get_mut(self.last_db) {
+            if *d == db {
+                t.add_many(keys, bytes);
+                return;
+            }
+        }
+        let i = match self.by_db.iter().position(|(d, _)| *d == db) {
+            Some(i) => i,
+            None => {
+                self.by_db.push((db, Tally::default()));
+                self.by_db.len() - 1
+            }
+        };
+        self.by_db[i].1.add_many(keys, bytes);
+        self.last_db = i;
+    }
+
+    /// Adds the rows of one batch (it needs every column of
+    /// [`super::aggregate::READ_COLUMNS`]).
+    pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
+        let batch = typed::<TimestampNanosecondArray>(b, schema::BATCH)?;
+        let db = typed::<Int64Array>(b, schema::DB)?;
+        let key = typed::<BinaryArray>(b, schema::KEY)?;
+        let members = typed::<Int64Array>(b, schema::MEMBER_COUNT)?;
+        let size = typed::<Int64Array>(b, schema::RDB_SIZE)?;
+        let expire = typed::<TimestampMillisecondArray>(b, schema::EXPIRE_AT)?;
+        let idle = typed::<Int64Array>(b, schema::IDLE_SECONDS)?;
+        let freq = typed::<Int32Array>(b, schema::FREQ)?;
+        let codis = typed::<Int32Array>(b, schema::CODIS_SLOT)?;
+        let slot = typed::<Int32Array>(b, schema::REDIS_SLOT)?;
+        self.types
+            .row_ids(column(b, schema::TYPE)?, schema::TYPE, &mut self.type_ids)?;
+        self.encodings.row_ids(
+            column(b, schema::ENCODING)?,
+            schema::ENCODING,
+            &mut self.encoding_ids,
+        )?;
+        self.instances.row_ids(
+            column(b, schema::INSTANCE)?,
+            schema::INSTANCE,
+            &mut self.instance_ids,
+        )?;
+        let (types, encodings) = (self.types.names.len(), self.encodings.names.len());
+        self.by_instance
+            .resize(self.instances.names.len(), Tally::default());
+        self.by_encoding.resize_with(types, Vec::new);
+        for per_type in &mut self.by_encoding {
+            per_type.resize(encodings, Tally::default());
+        }
+        let (batches, dbs) = (batch.values(), db.values());
+        let (sizes, counts) = (size.values(), members.values());
+        // Column by column: each loop touches few arrays, and a column without values (no
+        // LRU/LFU info, no slots) costs nothing.
+        for (i, &size) in sizes.iter().enumerate() {
+            let bytes = size.max(0) as u64;
+            let (t, e) = (self.type_ids[i] as usize, self.encoding_ids[i] as usize);
+            self.by_encoding[t][e].add(bytes);
+            self.by_instance[self.instance_ids[i] as usize].add(bytes);
+        }
+        // Rows come sorted by db: one tally per run.
+        let mut start = 0;
+        while let Some(&db) = dbs.get(start) {
+            let run = dbs[start..].iter().take_while(|&&d| d == db).count();
+            let bytes = sizes[start..start + run]
+                .iter()
+                .map(|&s| s.max(0) as u64)
+                .sum();
+            self.add_db(db, run as u64, bytes);
+            start += run;
+        }
+        if expire.null_count() == expire.len() {
+            let bytes = sizes.iter().map(|&s| s.max(0) as u64).sum();
+            self.ttl[0].add_many(sizes.len() as u64, bytes);
+        } else {
+            let (expires, nulls) = (expire.values(), expire.nulls());
+            for (i, &size) in sizes.iter().enumerate() {
+                let batch_ms = batches[i] / 1_000_000;
+                let ttl = match valid(nulls, i).then(|| expires[i]) {
+                    None => 0,
+                    Some(e) if e <= batch_ms => 1,
+                    Some(e) => 2 + TTL_BUCKETS.index((e - batch_ms) / 1000),
+                };
+                self.ttl[ttl].add(size.max(0) as u64);
+            }
+        }
+        tally_valid(idle, sizes, &mut self.idle, |v| Some(IDLE_BUCKETS.index(v)));
+        tally_valid(freq, sizes, &mut self.freq, |v| {
+            Some(FREQ_BUCKETS.index(i64::from(v)))
+        });
+        let redis = &mut self.stray_redis_slots;
+        tally_valid(slot, sizes, &mut self.redis_slots, |v| {
+            usize::try_from(v)
+                .ok()
+                .filter(|&s| s < usize::from(REDIS_SLOTS))
+        });
+        for (s, bytes) in strays(slot, sizes, usize::from(REDIS_SLOTS)) {
+            redis.entry(s).or_default().add(bytes);
+        }
+        let codis_strays = &mut self.stray_codis_slots;
+        tally_valid(codis, sizes, &mut self.codis_slots, |v| {
+            usize::try_from(v)
+                .ok()
+                .filter(|&s| s < CODIS_SLOTS as usize)
+        });
+        for (s, bytes) in strays(codis, sizes, CODIS_SLOTS as usize) {
+            codis_strays.entry(s).or_default().add(bytes);
+        }
+        let expire_at = |i: usize| expire.is_valid(i).then(|| expire.value(i));
+        let big = |i: usize, rank: i64| {
+            let k = key.value(i);
+            BigKey {
+                rank,
+                instance: self.instances.name(self.instance_ids[i]).to_string(),
+                db: dbs[i],
+                raw_key: k.to_vec(),
+                key: printable_key(k),
+                key_type: self.types.name(self.type_ids[i]).to_string(),
+                encoding: self.encodings.name(self.encoding_ids[i]).to_string(),
+                member_count: counts[i],
+                rdb_size: sizes[i],
+                expire_at: expire_at(i),
+            }
+        };
+        for (heap, ranks) in [(&mut self.by_size, sizes), (&mut self.by_members, counts)] {
+            // Only a rank at least the smallest kept one can get in.
+            let mut floor = heap_floor(heap);
+            for (i, &rank) in ranks.iter().enumerate() {
+                if rank >= floor {
+                    let instance = self.instances.name(self.instance_ids[i]);
+                    push_top(heap, || big(i, rank), rank, instance, dbs[i], key.value(i));
+                    floor = heap_floor(heap);
+                }
+            }
+        }
+        if let Some(&last) = batches.last() {
+            self.batch_unix_nanos = Some(last);
+        }
+        Ok(())
+    }
+
+    /// Adds everything tallied to `report`; returns the two biggest-keys heaps (by size, by
+    /// member count).
+    pub fn merge_into(
+        self,
+        report: &mut Report,
+    ) -> (BinaryHeap<Reverse<BigKey>>, BinaryHeap<Reverse<BigKey>>) {
+        if let Some(b) = self.batch_unix_nanos {
+            report.batch_unix_nanos = b;
+        }
+        for t in &self.by_instance {
+            report.total.add_many(t.keys, t.bytes);
+        }
+        for (t, per_type) in self.by_encoding.iter().enumerate() {
+            let mut all = Tally::default();
+            for e in per_type {
+                all.add_many(e.keys, e.bytes);
+            }
+            merge(&[all], &mut report.by_type, |_| {
+                self.types.name(t as u32).to_string()
+            });
+            merge(per_type, &mut report.by_encoding, |e| {
+                format!(
+                    "{}/{}",
+                    self.types.name(t as u32),
+                    self.encodings.name(e as u32)
+                )
+            });
+        }
+        merge(&self.by_instance, &mut report.by_instance, |i| {
+            self.instances.name(i as u32).to_string()
+        });
+        for (db, t) in &self.by_db {
+            report
+                .by_db
+                .entry(*db)
+                .or_default()
+                .add_many(t.keys, t.bytes);
+        }
+        merge(&self.ttl, &mut report.ttl, |i| ttl_label(i).to_string());
+        merge(&self.idle, &mut report.idle, |i| {
+            IDLE_BUCKETS.label_at(i).to_string()
+        });
+        merge(&self.freq, &mut report.freq, |i| {
+            FREQ_BUCKETS.label_at(i).to_string()
+        });
+        merge(&self.redis_slots, &mut report.redis_slots, |i| i as i32);
+        merge(&self.codis_slots, &mut report.codis_slots, |i| i as i32);
+        for (s, t) in self.stray_redis_slots {
+            report
+                .redis_slots
+                .entry(s)
+                .or_default()
+                .add_many(t.keys, t.bytes);
+        }
+        for (s, t) in self.stray_codis_slots {
+            report
+                .codis_slots
+                .entry(s)
+                .or_default()
+                .add_many(t.keys, t.bytes);
+        }
+        (self.by_size, self.by_members)
+    }
+}
