@@ -454,3 +454,109 @@ impl RowTallies {
         (self.by_size, self.by_members)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::types::Int32Type;
+    use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use rdbinsight_sink_api::{schema, RecordBuilder, Row};
+
+    use crate::report::aggregate::Aggregator;
+
+    const BATCH_MS: i64 = 1_700_000_000_000;
+
+    /// Rows of two dbs, with TTLs, LRU/LFU info, slots (one out of range, as in damaged input).
+    fn batch() -> RecordBatch {
+        let mut b = RecordBuilder::new("c", BATCH_MS * 1_000_000, "node-1", 8);
+        let row = |db, key: &'static [u8], key_type, encoding, size| Row {
+            db,
+            key,
+            key_type,
+            member_count: size / 10,
+            rdb_size: size,
+            encoding,
+            expire_at_ms: None,
+            idle_seconds: None,
+            freq: None,
+            codis_slot: None,
+            redis_slot: None,
+        };
+        b.append(&Row {
+            expire_at_ms: Some(BATCH_MS - 1),
+            redis_slot: Some(5),
+            ..row(0, b"a:1", "string", "raw", 100)
+        });
+        b.append(&Row {
+            expire_at_ms: Some(BATCH_MS + 7_200_000),
+            idle_seconds: Some(30),
+            redis_slot: Some(20_000),
+            ..row(0, b"a:2", "hash", "listpack", 300)
+        });
+        b.append(&Row {
+            freq: Some(7),
+            codis_slot: Some(1023),
+            redis_slot: Some(5),
+            ..row(3, b"b:1", "string", "int", 40)
+        });
+        b.append(&row(3, b"b:\xff", "hash", "listpack", 60));
+        b.finish().unwrap()
+    }
+
+    /// The batch with its type, encoding and instance columns as dictionary arrays (as the
+    /// Parquet reader gives them to the report).
+    fn with_dictionaries(b: &RecordBatch) -> RecordBatch {
+        let mut fields = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for (field, column) in b.schema().fields().iter().zip(b.columns()) {
+            let name = field.name().as_str();
+            if [schema::TYPE, schema::ENCODING, schema::INSTANCE].contains(&name) {
+                let strings = column.as_any().downcast_ref::<StringArray>().unwrap();
+                let dict: DictionaryArray<Int32Type> = strings.iter().collect();
+                fields.push(Field::new(name, dict.data_type().clone(), false));
+                columns.push(Arc::new(dict));
+            } else {
+                fields.push(field.as_ref().clone());
+                columns.push(column.clone());
+            }
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    fn report_of(b: &RecordBatch) -> serde_json::Value {
+        let mut agg = Aggregator::new("c", "test", ":");
+        agg.add(b).unwrap();
+        serde_json::to_value(agg.finish()).unwrap()
+    }
+
+    #[test]
+    fn rows_are_tallied_the_same_from_strings_and_dictionaries() {
+        let plain = batch();
+        let dict = with_dictionaries(&plain);
+        assert!(matches!(
+            dict.column_by_name(schema::TYPE).unwrap().data_type(),
+            DataType::Dictionary(_, _)
+        ));
+        let r = report_of(&plain);
+        assert_eq!(r, report_of(&dict));
+        assert_eq!(r["total"]["keys"], 4);
+        assert_eq!(r["total"]["bytes"], 500);
+        assert_eq!(r["by_type"]["hash"]["bytes"], 360);
+        assert_eq!(r["by_encoding"]["string/int"]["keys"], 1);
+        assert_eq!(r["by_db"]["3"]["bytes"], 100);
+        assert_eq!(r["by_instance"]["node-1"]["keys"], 4);
+        assert_eq!(r["ttl"]["0 no TTL"]["keys"], 2);
+        assert_eq!(r["ttl"]["1 expired at batch time"]["bytes"], 100);
+        assert_eq!(r["ttl"]["3 < 1 day"]["bytes"], 300);
+        assert_eq!(r["idle"]["0 < 1 minute"]["keys"], 1);
+        assert_eq!(r["freq"]["1-10"]["bytes"], 40);
+        assert_eq!(r["redis_slots"]["5"]["keys"], 2);
+        assert_eq!(r["redis_slots"]["20000"]["bytes"], 300);
+        assert_eq!(r["codis_slots"]["1023"]["keys"], 1);
+        assert_eq!(r["top_by_size"][0]["key"], "a:2");
+        assert_eq!(r["top_by_size"][2]["key"], "b:\\xff");
+        assert_eq!(r["prefixes"]["children"][0]["name"], "a:");
+    }
+}
