@@ -1,24 +1,35 @@
 //! The `rdbinsight` binary: everything happens in the library's `run`.
 
 fn main() {
-    one_malloc_arena();
+    tune_malloc();
     std::process::exit(rdbinsight::run(std::env::args_os().collect()));
 }
 
-/// Keeps glibc's allocator to one arena. The parser, sort and writer threads each free
-/// buffers another thread allocated; with an arena per thread glibc kept about 60 MiB of freed
-/// memory at peak on the 1 GB bench (177 MiB against 117 MiB, docs/benchmarks.md), and no
-/// slower with one arena since allocations are few and large.
+/// Largest allocation glibc takes from its heap instead of a fresh `mmap` (glibc's ceiling).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+
+/// Tunes glibc's allocator for a few threads passing large buffers to each other:
+///
+/// - One arena. The parser, sort and writer threads each free buffers another thread
+///   allocated; with an arena per thread glibc kept about 60 MiB of freed memory at peak on the
+///   1 GB bench (177 MiB against 117 MiB, docs/benchmarks.md), and no slower with one arena
+///   since allocations are few and large.
+/// - Buffers up to 32 MiB (Arrow column buffers, read-ahead chunks, sort runs) come from the
+///   heap and are reused. By default glibc maps each one of 128 KiB and more afresh and unmaps
+///   it when freed: every batch then paid page faults, zeroed pages and TLB shootdowns on the
+///   other core, a third of the parse's time in the kernel (docs/benchmarks.md).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-fn one_malloc_arena() {
-    // SAFETY: mallopt only sets a parameter of glibc's allocator; it is called first thing in
-    // main, before any other thread exists, and its result (ignored) only says whether the
+fn tune_malloc() {
+    // SAFETY: mallopt only sets parameters of glibc's allocator; it is called first thing in
+    // main, before any other thread exists, and its result (ignored) only says whether a
     // parameter was accepted.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn one_malloc_arena() {}
+fn tune_malloc() {}
