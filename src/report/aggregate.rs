@@ -11,7 +11,8 @@ use rdbinsight_sink_api::schema;
 use serde::Serialize;
 
 use super::prefix::{Node, PrefixTree};
-use super::rows::RowTallies;
+use super::rows::{LabelTallies, RowTallies};
+use super::top::{offer_rows, TopHeap};
 
 /// Keys kept in each biggest-keys table.
 pub const TOP_KEYS: usize = 100;
@@ -122,14 +123,26 @@ pub const READ_COLUMNS: [&str; 13] = [
     schema::REDIS_SLOT,
 ];
 
-/// Adds the keys of one batch (its `key` and `rdb_size` columns) to the prefix tree.
-pub(super) fn add_prefixes(tree: &mut PrefixTree, b: &RecordBatch) -> Result<()> {
-    let key = col::<BinaryArray>(b, schema::KEY)?;
-    let size = col::<Int64Array>(b, schema::RDB_SIZE)?;
-    for (i, &bytes) in size.values().iter().enumerate() {
-        tree.add(key.value(i), bytes.max(0) as u64);
+/// The half of an [`Aggregator`] that looks at each key (the prefix tree, the biggest keys),
+/// and the tallies by type, encoding and instance (which balance the two threads' work).
+pub(super) struct KeysHalf<'a> {
+    labels: &'a mut LabelTallies,
+    tree: &'a mut PrefixTree,
+    by_size: &'a mut TopHeap,
+    by_members: &'a mut TopHeap,
+}
+
+impl KeysHalf<'_> {
+    /// Adds the keys of one batch.
+    pub(super) fn add(&mut self, b: &RecordBatch) -> Result<()> {
+        let key = col::<BinaryArray>(b, schema::KEY)?;
+        let size = col::<Int64Array>(b, schema::RDB_SIZE)?;
+        for (i, &bytes) in size.values().iter().enumerate() {
+            self.tree.add(key.value(i), bytes.max(0) as u64);
+        }
+        offer_rows(self.by_size, self.by_members, b)?;
+        self.labels.add(b)
     }
-    Ok(())
 }
 
 /// The string columns of [`READ_COLUMNS`] with few distinct values, best read as dictionary
@@ -140,9 +153,10 @@ pub const DICTIONARY_COLUMNS: [&str; 3] = [schema::INSTANCE, schema::TYPE, schem
 pub struct Aggregator {
     report: Report,
     rows: RowTallies,
+    labels: LabelTallies,
     tree: PrefixTree,
-    by_size: BinaryHeap<Reverse<BigKey>>,
-    by_members: BinaryHeap<Reverse<BigKey>>,
+    by_size: TopHeap,
+    by_members: TopHeap,
     /// (type, encoding) tallies of grouped input: few distinct pairs, scanned linearly.
     encodings: Vec<((String, String), Tally)>,
 }
@@ -346,6 +360,7 @@ impl Aggregator {
                 prefixes: Node::default(),
             },
             rows: RowTallies::default(),
+            labels: LabelTallies::default(),
             tree: PrefixTree::new(delimiters),
             by_size: BinaryHeap::new(),
             by_members: BinaryHeap::new(),
@@ -355,14 +370,23 @@ impl Aggregator {
 
     /// Adds the rows of one batch (every column of [`READ_COLUMNS`]).
     pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
-        self.rows.add(b)?;
-        add_prefixes(&mut self.tree, b)
+        let (rows, mut keys) = self.halves();
+        rows.add(b)?;
+        keys.add(b)
     }
 
-    /// The two halves of [`Aggregator::add`], to feed from two threads: the row tallies
-    /// (every column) and the prefix tree (see [`add_prefixes`]).
-    pub(super) fn halves(&mut self) -> (&mut RowTallies, &mut PrefixTree) {
-        (&mut self.rows, &mut self.tree)
+    /// The two halves of [`Aggregator::add`], to feed from two threads: most distributions,
+    /// and the per-key work (prefix tree, biggest keys) with the label tallies.
+    pub(super) fn halves(&mut self) -> (&mut RowTallies, KeysHalf<'_>) {
+        (
+            &mut self.rows,
+            KeysHalf {
+                labels: &mut self.labels,
+                tree: &mut self.tree,
+                by_size: &mut self.by_size,
+                by_members: &mut self.by_members,
+            },
+        )
     }
 
     /// Sets the batch time (for grouped input, where no row carries it).
@@ -455,13 +479,8 @@ impl Aggregator {
             });
             v
         };
-        let rows = std::mem::take(&mut self.rows);
-        let (by_size, by_members) = rows.merge_into(&mut self.report);
-        for (kind, heap) in [(TopKind::BySize, by_size), (TopKind::ByMembers, by_members)] {
-            for Reverse(key) in heap {
-                self.offer_top(kind, key);
-            }
-        }
+        std::mem::take(&mut self.rows).merge_into(&mut self.report);
+        std::mem::take(&mut self.labels).merge_into(&mut self.report);
         for ((t, e), tally) in self.encodings {
             self.report
                 .by_encoding

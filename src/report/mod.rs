@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod from_clickhouse;
 pub mod prefix;
 mod rows;
+mod top;
 
 use std::path::Path;
 
@@ -19,13 +20,13 @@ const CSS: &str = include_str!("assets/report.css");
 const JS: &str = include_str!("assets/report.js");
 
 /// Feeds `agg` with the batches `produce` reads, on two threads: the reading thread decodes
-/// (Parquet pages, ArrowStream over HTTP) and tallies every row, this one builds the key-prefix
-/// tree from the key and size columns; at most two batches wait between them.
+/// (Parquet pages, ArrowStream over HTTP) and tallies the distributions, this one does the
+/// per-key work (key-prefix tree, biggest keys); at most two batches wait between them.
 pub fn aggregate_overlapped<P>(agg: &mut Aggregator, produce: P) -> Result<()>
 where
     P: FnOnce(&mut dyn FnMut(&arrow_array::RecordBatch) -> Result<()>) -> Result<()> + Send,
 {
-    let (rows, tree) = agg.halves();
+    let (rows, mut keys) = agg.halves();
     let (tx, rx) = std::sync::mpsc::sync_channel::<arrow_array::RecordBatch>(2);
     std::thread::scope(|scope| {
         let producer = std::thread::Builder::new()
@@ -40,7 +41,7 @@ where
             })?;
         let mut failed = None;
         for batch in &rx {
-            if let Err(e) = aggregate::add_prefixes(tree, &batch) {
+            if let Err(e) = keys.add(&batch) {
                 failed = Some(e);
                 break;
             }

@@ -1,25 +1,21 @@
-//! The report's tallies taken row by row from record batches (the Parquet path). Every
+//! The report's distributions taken row by row from record batches (the Parquet path). Every
 //! low-cardinality string column (type, encoding, instance) is tallied by label index, TTL /
-//! idle / LFU buckets and slots by array index, so a row costs a few array increments; the
-//! biggest keys go through two bounded heaps. The key-prefix tree is fed separately
-//! ([`super::prefix`]).
+//! idle / LFU buckets and slots by array index, so a row costs a few array increments. The
+//! key-prefix tree ([`super::prefix`]) and the biggest keys ([`super::top`]) are fed
+//! separately, on another thread.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{bail, Context, Result};
 use arrow_array::types::{ArrowPrimitiveType, Int32Type};
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, DictionaryArray, Int32Array, Int64Array, PrimitiveArray,
-    RecordBatch, StringArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    Array, ArrayRef, DictionaryArray, Int32Array, Int64Array, PrimitiveArray, RecordBatch,
+    StringArray, TimestampMillisecondArray, TimestampNanosecondArray,
 };
 use arrow_buffer::NullBuffer;
 use rdbinsight_sink_api::schema;
 
-use super::aggregate::{
-    printable_key, push_top, BigKey, Report, Tally, EXPIRED, FREQ_BUCKETS, IDLE_BUCKETS, NO_TTL,
-    TOP_KEYS, TTL_BUCKETS,
-};
+use super::aggregate::{Report, Tally, EXPIRED, FREQ_BUCKETS, IDLE_BUCKETS, NO_TTL, TTL_BUCKETS};
 use crate::slot::{CODIS_SLOTS, REDIS_SLOTS};
 
 /// The distinct strings of one low-cardinality column, numbered in order of arrival.
@@ -124,14 +120,6 @@ fn typed<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
         .with_context(|| format!("column {name} of the wrong type"))
 }
 
-/// The smallest rank that can still enter a biggest-keys heap.
-fn heap_floor(heap: &BinaryHeap<Reverse<BigKey>>) -> i64 {
-    match heap.peek() {
-        Some(Reverse(min)) if heap.len() >= TOP_KEYS => min.rank,
-        _ => i64::MIN,
-    }
-}
-
 /// Adds every row with a value in `column` to `tallies` at the index `index_of` gives its value
 /// (rows it gives none are left out).
 fn tally_valid<T: ArrowPrimitiveType>(
@@ -192,16 +180,83 @@ fn ttl_label(index: usize) -> &'static str {
     }
 }
 
-/// Every tally of the report that rows feed, but the prefix tree.
-pub struct RowTallies {
-    batch_unix_nanos: Option<i64>,
+/// The tallies by type, encoding and instance (and the total).
+#[derive(Default)]
+pub struct LabelTallies {
     types: Labels,
     encodings: Labels,
     instances: Labels,
-    /// Indexed by type id, then encoding id (the tallies by type and the total are their
-    /// sums).
+    /// Indexed by type id, then encoding id (the tallies by type are their sums).
     by_encoding: Vec<Vec<Tally>>,
+    /// By instance id (the total is their sum).
     by_instance: Vec<Tally>,
+    type_ids: Vec<u32>,
+    encoding_ids: Vec<u32>,
+    instance_ids: Vec<u32>,
+}
+
+impl LabelTallies {
+    /// Adds the rows of one batch (its type, encoding, instance and rdb_size columns).
+    pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
+        let sizes = typed::<Int64Array>(b, schema::RDB_SIZE)?.values();
+        self.types
+            .row_ids(column(b, schema::TYPE)?, schema::TYPE, &mut self.type_ids)?;
+        self.encodings.row_ids(
+            column(b, schema::ENCODING)?,
+            schema::ENCODING,
+            &mut self.encoding_ids,
+        )?;
+        self.instances.row_ids(
+            column(b, schema::INSTANCE)?,
+            schema::INSTANCE,
+            &mut self.instance_ids,
+        )?;
+        let (types, encodings) = (self.types.names.len(), self.encodings.names.len());
+        self.by_instance
+            .resize(self.instances.names.len(), Tally::default());
+        self.by_encoding.resize_with(types, Vec::new);
+        for per_type in &mut self.by_encoding {
+            per_type.resize(encodings, Tally::default());
+        }
+        for (i, &size) in sizes.iter().enumerate() {
+            let bytes = size.max(0) as u64;
+            let (t, e) = (self.type_ids[i] as usize, self.encoding_ids[i] as usize);
+            self.by_encoding[t][e].add(bytes);
+            self.by_instance[self.instance_ids[i] as usize].add(bytes);
+        }
+        Ok(())
+    }
+
+    /// Adds everything tallied to `report`.
+    pub fn merge_into(self, report: &mut Report) {
+        for t in &self.by_instance {
+            report.total.add_many(t.keys, t.bytes);
+        }
+        for (t, per_type) in self.by_encoding.iter().enumerate() {
+            let mut all = Tally::default();
+            for e in per_type {
+                all.add_many(e.keys, e.bytes);
+            }
+            merge(&[all], &mut report.by_type, |_| {
+                self.types.name(t as u32).to_string()
+            });
+            merge(per_type, &mut report.by_encoding, |e| {
+                format!(
+                    "{}/{}",
+                    self.types.name(t as u32),
+                    self.encodings.name(e as u32)
+                )
+            });
+        }
+        merge(&self.by_instance, &mut report.by_instance, |i| {
+            self.instances.name(i as u32).to_string()
+        });
+    }
+}
+
+/// The tallies by db, TTL, LRU idle, LFU counter and slot.
+pub struct RowTallies {
+    batch_unix_nanos: Option<i64>,
     /// Few dbs: scanned linearly from the last one hit.
     by_db: Vec<(i64, Tally)>,
     last_db: usize,
@@ -213,22 +268,12 @@ pub struct RowTallies {
     /// Slots outside the valid ranges (only in damaged input), kept as they are.
     stray_redis_slots: BTreeMap<i32, Tally>,
     stray_codis_slots: BTreeMap<i32, Tally>,
-    by_size: BinaryHeap<Reverse<BigKey>>,
-    by_members: BinaryHeap<Reverse<BigKey>>,
-    type_ids: Vec<u32>,
-    encoding_ids: Vec<u32>,
-    instance_ids: Vec<u32>,
 }
 
 impl Default for RowTallies {
     fn default() -> Self {
         Self {
             batch_unix_nanos: None,
-            types: Labels::default(),
-            encodings: Labels::default(),
-            instances: Labels::default(),
-            by_encoding: Vec::new(),
-            by_instance: Vec::new(),
             by_db: Vec::new(),
             last_db: 0,
             ttl: [Tally::default(); TTL_SLOTS],
@@ -238,11 +283,6 @@ impl Default for RowTallies {
             codis_slots: vec![Tally::default(); CODIS_SLOTS as usize],
             stray_redis_slots: BTreeMap::new(),
             stray_codis_slots: BTreeMap::new(),
-            by_size: BinaryHeap::new(),
-            by_members: BinaryHeap::new(),
-            type_ids: Vec::new(),
-            encoding_ids: Vec::new(),
-            instance_ids: Vec::new(),
         }
     }
 }
@@ -267,48 +307,21 @@ impl RowTallies {
         self.last_db = i;
     }
 
-    /// Adds the rows of one batch (it needs every column of
-    /// [`super::aggregate::READ_COLUMNS`]).
+    /// Adds the rows of one batch (its batch, db, rdb_size, expire_at, idle_seconds, freq and
+    /// slot columns).
     pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
         let batch = typed::<TimestampNanosecondArray>(b, schema::BATCH)?;
         let db = typed::<Int64Array>(b, schema::DB)?;
-        let key = typed::<BinaryArray>(b, schema::KEY)?;
-        let members = typed::<Int64Array>(b, schema::MEMBER_COUNT)?;
         let size = typed::<Int64Array>(b, schema::RDB_SIZE)?;
         let expire = typed::<TimestampMillisecondArray>(b, schema::EXPIRE_AT)?;
         let idle = typed::<Int64Array>(b, schema::IDLE_SECONDS)?;
         let freq = typed::<Int32Array>(b, schema::FREQ)?;
         let codis = typed::<Int32Array>(b, schema::CODIS_SLOT)?;
         let slot = typed::<Int32Array>(b, schema::REDIS_SLOT)?;
-        self.types
-            .row_ids(column(b, schema::TYPE)?, schema::TYPE, &mut self.type_ids)?;
-        self.encodings.row_ids(
-            column(b, schema::ENCODING)?,
-            schema::ENCODING,
-            &mut self.encoding_ids,
-        )?;
-        self.instances.row_ids(
-            column(b, schema::INSTANCE)?,
-            schema::INSTANCE,
-            &mut self.instance_ids,
-        )?;
-        let (types, encodings) = (self.types.names.len(), self.encodings.names.len());
-        self.by_instance
-            .resize(self.instances.names.len(), Tally::default());
-        self.by_encoding.resize_with(types, Vec::new);
-        for per_type in &mut self.by_encoding {
-            per_type.resize(encodings, Tally::default());
-        }
         let (batches, dbs) = (batch.values(), db.values());
-        let (sizes, counts) = (size.values(), members.values());
+        let sizes = size.values();
         // Column by column: each loop touches few arrays, and a column without values (no
         // LRU/LFU info, no slots) costs nothing.
-        for (i, &size) in sizes.iter().enumerate() {
-            let bytes = size.max(0) as u64;
-            let (t, e) = (self.type_ids[i] as usize, self.encoding_ids[i] as usize);
-            self.by_encoding[t][e].add(bytes);
-            self.by_instance[self.instance_ids[i] as usize].add(bytes);
-        }
         // Rows come sorted by db: one tally per run.
         let mut start = 0;
         while let Some(&db) = dbs.get(start) {
@@ -357,70 +370,17 @@ impl RowTallies {
         for (s, bytes) in strays(codis, sizes, CODIS_SLOTS as usize) {
             codis_strays.entry(s).or_default().add(bytes);
         }
-        let expire_at = |i: usize| expire.is_valid(i).then(|| expire.value(i));
-        let big = |i: usize, rank: i64| {
-            let k = key.value(i);
-            BigKey {
-                rank,
-                instance: self.instances.name(self.instance_ids[i]).to_string(),
-                db: dbs[i],
-                raw_key: k.to_vec(),
-                key: printable_key(k),
-                key_type: self.types.name(self.type_ids[i]).to_string(),
-                encoding: self.encodings.name(self.encoding_ids[i]).to_string(),
-                member_count: counts[i],
-                rdb_size: sizes[i],
-                expire_at: expire_at(i),
-            }
-        };
-        for (heap, ranks) in [(&mut self.by_size, sizes), (&mut self.by_members, counts)] {
-            // Only a rank at least the smallest kept one can get in.
-            let mut floor = heap_floor(heap);
-            for (i, &rank) in ranks.iter().enumerate() {
-                if rank >= floor {
-                    let instance = self.instances.name(self.instance_ids[i]);
-                    push_top(heap, || big(i, rank), rank, instance, dbs[i], key.value(i));
-                    floor = heap_floor(heap);
-                }
-            }
-        }
         if let Some(&last) = batches.last() {
             self.batch_unix_nanos = Some(last);
         }
         Ok(())
     }
 
-    /// Adds everything tallied to `report`; returns the two biggest-keys heaps (by size, by
-    /// member count).
-    pub fn merge_into(
-        self,
-        report: &mut Report,
-    ) -> (BinaryHeap<Reverse<BigKey>>, BinaryHeap<Reverse<BigKey>>) {
+    /// Adds everything tallied to `report`.
+    pub fn merge_into(self, report: &mut Report) {
         if let Some(b) = self.batch_unix_nanos {
             report.batch_unix_nanos = b;
         }
-        for t in &self.by_instance {
-            report.total.add_many(t.keys, t.bytes);
-        }
-        for (t, per_type) in self.by_encoding.iter().enumerate() {
-            let mut all = Tally::default();
-            for e in per_type {
-                all.add_many(e.keys, e.bytes);
-            }
-            merge(&[all], &mut report.by_type, |_| {
-                self.types.name(t as u32).to_string()
-            });
-            merge(per_type, &mut report.by_encoding, |e| {
-                format!(
-                    "{}/{}",
-                    self.types.name(t as u32),
-                    self.encodings.name(e as u32)
-                )
-            });
-        }
-        merge(&self.by_instance, &mut report.by_instance, |i| {
-            self.instances.name(i as u32).to_string()
-        });
         for (db, t) in &self.by_db {
             report
                 .by_db
@@ -451,7 +411,6 @@ impl RowTallies {
                 .or_default()
                 .add_many(t.keys, t.bytes);
         }
-        (self.by_size, self.by_members)
     }
 }
 
