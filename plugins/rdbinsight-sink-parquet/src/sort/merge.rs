@@ -1,4 +1,6 @@
-//! Sorted runs (in memory or spilled to lz4-compressed files) and their k-way merge.
+//! Sorted runs (in memory or spilled to files) and their k-way merge. Spill files hold the
+//! compact rows as they are: compressing them (lz4) cost the sort thread, the busiest of a
+//! dump, an eighth of the run's time for files the page cache absorbs anyway.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -11,13 +13,11 @@ use super::rows::{db_key, LEN_BYTES};
 
 /// Buffer of the spill file writer and reader.
 const IO_BUFFER: usize = 256 << 10;
-/// Buffer of decoded rows read from a spill file.
-const ROW_BUFFER: usize = 64 << 10;
 
 /// Writes sorted rows to a spill file.
 pub struct RunWriter {
     path: PathBuf,
-    out: lz4_flex::frame::FrameEncoder<BufWriter<File>>,
+    out: BufWriter<File>,
 }
 
 impl RunWriter {
@@ -27,7 +27,7 @@ impl RunWriter {
             .with_context(|| format!("cannot create spill file {}", path.display()))?;
         Ok(Self {
             path: path.to_path_buf(),
-            out: lz4_flex::frame::FrameEncoder::new(BufWriter::with_capacity(IO_BUFFER, file)),
+            out: BufWriter::with_capacity(IO_BUFFER, file),
         })
     }
 
@@ -43,12 +43,8 @@ impl RunWriter {
     /// Flushes and closes the file.
     pub fn close(self) -> Result<()> {
         let path = self.path;
-        let mut inner = self
-            .out
-            .finish()
-            .with_context(|| format!("cannot finish spill file {}", path.display()))?;
-        inner
-            .flush()
+        let mut out = self.out;
+        out.flush()
             .with_context(|| format!("cannot finish spill file {}", path.display()))
     }
 }
@@ -69,7 +65,7 @@ enum Source {
     },
     File {
         path: PathBuf,
-        input: Box<BufReader<lz4_flex::frame::FrameDecoder<BufReader<File>>>>,
+        input: Box<BufReader<File>>,
         buffer: Vec<u8>,
     },
 }
@@ -98,13 +94,8 @@ impl Cursor {
                     .with_context(|| format!("cannot open spill file {}", path.display()))?;
                 Source::File {
                     path,
-                    // Rows are read a few bytes at a time: from a buffer of decoded bytes.
-                    input: Box::new(BufReader::with_capacity(
-                        ROW_BUFFER,
-                        lz4_flex::frame::FrameDecoder::new(BufReader::with_capacity(
-                            IO_BUFFER, file,
-                        )),
-                    )),
+                    // Rows are read a few bytes at a time: from a buffer.
+                    input: Box::new(BufReader::with_capacity(IO_BUFFER, file)),
                     buffer: Vec::new(),
                 }
             }

@@ -1,7 +1,7 @@
 //! External sort of one instance's rows by (db, key) in bounded memory.
 //!
 //! Rows are kept in a compact row form ([`rows`]) in one arena; when the arena reaches the
-//! budget it is ordered ([`order`]) and spilled as an lz4-compressed run file. At the end the
+//! budget it is ordered ([`order`]) and spilled as a run file. At the end the
 //! runs, and the rows still in memory, are merged ([`merge`]), at most [`fan_in`] files at a
 //! time (extra passes when there are more), so open files stay bounded whatever the number of
 //! keys, and sorted record batches are rebuilt from the merged rows.
@@ -140,7 +140,9 @@ impl Sorter {
                 format!("cannot create spill directory {}", self.spill_dir.display())
             })?;
         }
-        let p = self.spill_dir.join(format!("run-{:06}.lz4", self.next_run));
+        let p = self
+            .spill_dir
+            .join(format!("run-{:06}.rows", self.next_run));
         self.next_run += 1;
         Ok(p)
     }
