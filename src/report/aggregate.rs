@@ -5,11 +5,12 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use anyhow::{Context, Result};
-use arrow_array::{Array, BinaryArray, Int64Array, RecordBatch};
+use anyhow::Result;
+use arrow_array::{BinaryArray, Int64Array, RecordBatch};
 use rdbinsight_sink_api::schema;
 use serde::Serialize;
 
+use super::columns::typed;
 use super::prefix::{Node, PrefixTree};
 use super::rows::{LabelTallies, RowTallies};
 use super::top::{offer_rows, TopHeap};
@@ -135,8 +136,8 @@ pub(super) struct KeysHalf<'a> {
 impl KeysHalf<'_> {
     /// Adds the keys of one batch.
     pub(super) fn add(&mut self, b: &RecordBatch) -> Result<()> {
-        let key = col::<BinaryArray>(b, schema::KEY)?;
-        let size = col::<Int64Array>(b, schema::RDB_SIZE)?;
+        let key = typed::<BinaryArray>(b, schema::KEY)?;
+        let size = typed::<Int64Array>(b, schema::RDB_SIZE)?;
         for (i, &bytes) in size.values().iter().enumerate() {
             self.tree.add(key.value(i), bytes.max(0) as u64);
         }
@@ -159,12 +160,6 @@ pub struct Aggregator {
     by_members: TopHeap,
     /// (type, encoding) tallies of grouped input: few distinct pairs, scanned linearly.
     encodings: Vec<((String, String), Tally)>,
-}
-
-fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .with_context(|| format!("column {name} missing or of the wrong type"))
 }
 
 /// A key for display: UTF-8 where possible, `\xNN` for other bytes, cut at 200 characters.

@@ -3,6 +3,7 @@
 //! no network request).
 
 pub mod aggregate;
+mod columns;
 #[cfg(feature = "sink-clickhouse")]
 pub mod from_clickhouse;
 pub mod prefix;

@@ -6,16 +6,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{bail, Context, Result};
-use arrow_array::types::{ArrowPrimitiveType, Int32Type};
+use anyhow::Result;
+use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::{
-    Array, ArrayRef, DictionaryArray, Int32Array, Int64Array, PrimitiveArray, RecordBatch,
-    StringArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    Array, Int32Array, Int64Array, PrimitiveArray, RecordBatch, TimestampMillisecondArray,
+    TimestampNanosecondArray,
 };
 use arrow_buffer::NullBuffer;
 use rdbinsight_sink_api::schema;
 
 use super::aggregate::{Report, Tally, EXPIRED, FREQ_BUCKETS, IDLE_BUCKETS, NO_TTL, TTL_BUCKETS};
+use super::columns::{typed, value_or_empty, Strings};
 use crate::slot::{CODIS_SLOTS, REDIS_SLOTS};
 
 /// The distinct strings of one low-cardinality column, numbered in order of arrival.
@@ -40,65 +41,46 @@ impl Labels {
         self.names.get(id as usize).map_or("", String::as_str)
     }
 
-    /// The label id of every row of `column` (named `what` in errors) into `out`: a
-    /// dictionary column costs one lookup per dictionary value, a plain one a comparison with
-    /// the previous row's value. Null rows count as the empty string.
-    fn row_ids(&mut self, column: &ArrayRef, what: &str, out: &mut Vec<u32>) -> Result<()> {
+    /// The label id of every row of `column` into `out`: a dictionary column costs one
+    /// lookup per dictionary value, a plain one a comparison with the previous row's value.
+    /// Null rows count as the empty string.
+    fn row_ids(&mut self, column: &Strings<'_>, out: &mut Vec<u32>) {
         out.clear();
-        let any = column.as_any();
-        if let Some(dict) = any.downcast_ref::<DictionaryArray<Int32Type>>() {
-            let values = dict
-                .values()
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .with_context(|| format!("column {what}: a dictionary of non-strings"))?;
-            let map: Vec<u32> = (0..values.len())
-                .map(|j| {
-                    self.id(if values.is_valid(j) {
-                        values.value(j)
-                    } else {
-                        ""
-                    })
-                })
-                .collect();
-            if let ([only], 0) = (map.as_slice(), dict.null_count()) {
-                out.resize(dict.len(), *only);
-                return Ok(());
+        match column {
+            Strings::Dictionary(dict, values) => {
+                let map: Vec<u32> = (0..values.len())
+                    .map(|j| self.id(value_or_empty(values, j)))
+                    .collect();
+                if let ([only], 0) = (map.as_slice(), dict.null_count()) {
+                    out.resize(dict.len(), *only);
+                    return;
+                }
+                let mut empty = None;
+                out.reserve(dict.len());
+                for (i, &k) in dict.keys().values().iter().enumerate() {
+                    let id = match usize::try_from(k).ok().and_then(|k| map.get(k)) {
+                        Some(&id) if dict.is_valid(i) => id,
+                        _ => *empty.get_or_insert_with(|| self.id("")),
+                    };
+                    out.push(id);
+                }
             }
-            let mut empty = None;
-            out.reserve(dict.len());
-            for (i, &k) in dict.keys().values().iter().enumerate() {
-                let id = match usize::try_from(k).ok().and_then(|k| map.get(k)) {
-                    Some(&id) if dict.is_valid(i) => id,
-                    _ => *empty.get_or_insert_with(|| self.id("")),
-                };
-                out.push(id);
+            Strings::Plain(strings) => {
+                let mut last: Option<(&str, u32)> = None;
+                for i in 0..strings.len() {
+                    let v = value_or_empty(strings, i);
+                    let id = match last {
+                        Some((name, id)) if name == v => id,
+                        _ => {
+                            let id = self.id(v);
+                            last = Some((v, id));
+                            id
+                        }
+                    };
+                    out.push(id);
+                }
             }
-        } else if let Some(strings) = any.downcast_ref::<StringArray>() {
-            let mut last: Option<(&str, u32)> = None;
-            for i in 0..strings.len() {
-                let v = if strings.is_valid(i) {
-                    strings.value(i)
-                } else {
-                    ""
-                };
-                let id = match last {
-                    Some((name, id)) if name == v => id,
-                    _ => {
-                        let id = self.id(v);
-                        last = Some((v, id));
-                        id
-                    }
-                };
-                out.push(id);
-            }
-        } else {
-            bail!(
-                "column {what}: expected strings, found {}",
-                column.data_type()
-            );
         }
-        Ok(())
     }
 }
 
@@ -106,18 +88,6 @@ impl Labels {
 #[inline]
 fn valid(nulls: Option<&NullBuffer>, i: usize) -> bool {
     nulls.is_none_or(|n| n.is_valid(i))
-}
-
-fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
-    b.column_by_name(name)
-        .with_context(|| format!("column {name} missing"))
-}
-
-fn typed<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    column(b, name)?
-        .as_any()
-        .downcast_ref::<T>()
-        .with_context(|| format!("column {name} of the wrong type"))
 }
 
 /// Adds every row with a value in `column` to `tallies` at the index `index_of` gives its value
@@ -200,17 +170,11 @@ impl LabelTallies {
     pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
         let sizes = typed::<Int64Array>(b, schema::RDB_SIZE)?.values();
         self.types
-            .row_ids(column(b, schema::TYPE)?, schema::TYPE, &mut self.type_ids)?;
-        self.encodings.row_ids(
-            column(b, schema::ENCODING)?,
-            schema::ENCODING,
-            &mut self.encoding_ids,
-        )?;
-        self.instances.row_ids(
-            column(b, schema::INSTANCE)?,
-            schema::INSTANCE,
-            &mut self.instance_ids,
-        )?;
+            .row_ids(&Strings::of(b, schema::TYPE)?, &mut self.type_ids);
+        self.encodings
+            .row_ids(&Strings::of(b, schema::ENCODING)?, &mut self.encoding_ids);
+        self.instances
+            .row_ids(&Strings::of(b, schema::INSTANCE)?, &mut self.instance_ids);
         let (types, encodings) = (self.types.names.len(), self.encodings.names.len());
         self.by_instance
             .resize(self.instances.names.len(), Tally::default());
