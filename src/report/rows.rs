@@ -110,22 +110,44 @@ fn tally_valid<T: ArrowPrimitiveType>(
     }
 }
 
-/// The slots of `column` outside `0..slots` (only in damaged input) and the bytes of their rows.
-fn strays<'a>(
-    column: &'a Int32Array,
-    sizes: &'a [i64],
-    slots: usize,
-) -> impl Iterator<Item = (i32, u64)> + 'a {
-    let any = column.null_count() < column.len();
-    (0..column.len())
-        .filter(move |&i| any && column.is_valid(i))
-        .map(|i| {
-            (
-                column.value(i),
-                sizes.get(i).map_or(0, |&s| s.max(0) as u64),
-            )
-        })
-        .filter(move |&(v, _)| usize::try_from(v).map_or(true, |s| s >= slots))
+/// Keys per slot of one slot column (Redis Cluster or Codis).
+struct SlotTallies {
+    /// By slot, for the valid range.
+    slots: Vec<Tally>,
+    /// Slots outside the valid range (only in damaged input), kept as they are.
+    strays: BTreeMap<i32, Tally>,
+}
+
+impl SlotTallies {
+    fn new(slots: usize) -> Self {
+        Self {
+            slots: vec![Tally::default(); slots],
+            strays: BTreeMap::new(),
+        }
+    }
+
+    /// Adds the rows of `column` that have a slot.
+    fn add(&mut self, column: &Int32Array, sizes: &[i64]) {
+        let range = self.slots.len();
+        tally_valid(column, sizes, &mut self.slots, |v| {
+            usize::try_from(v).ok().filter(|&s| s < range)
+        });
+        if column.null_count() == column.len() {
+            return;
+        }
+        for (i, (&v, &size)) in column.values().iter().zip(sizes).enumerate() {
+            if column.is_valid(i) && usize::try_from(v).map_or(true, |s| s >= range) {
+                self.strays.entry(v).or_default().add(size.max(0) as u64);
+            }
+        }
+    }
+
+    fn merge_into(self, map: &mut BTreeMap<i32, Tally>) {
+        merge(&self.slots, map, |i| i as i32);
+        for (s, t) in self.strays {
+            map.entry(s).or_default().add_many(t.keys, t.bytes);
+        }
+    }
 }
 
 /// Puts the non-empty `tallies` into `map` under the names `name_of` gives their index.
@@ -227,11 +249,8 @@ pub struct RowTallies {
     ttl: [Tally; TTL_SLOTS],
     idle: Vec<Tally>,
     freq: Vec<Tally>,
-    redis_slots: Vec<Tally>,
-    codis_slots: Vec<Tally>,
-    /// Slots outside the valid ranges (only in damaged input), kept as they are.
-    stray_redis_slots: BTreeMap<i32, Tally>,
-    stray_codis_slots: BTreeMap<i32, Tally>,
+    redis_slots: SlotTallies,
+    codis_slots: SlotTallies,
 }
 
 impl Default for RowTallies {
@@ -243,10 +262,8 @@ impl Default for RowTallies {
             ttl: [Tally::default(); TTL_SLOTS],
             idle: vec![Tally::default(); IDLE_BUCKETS.bounds.len() + 1],
             freq: vec![Tally::default(); FREQ_BUCKETS.bounds.len() + 1],
-            redis_slots: vec![Tally::default(); usize::from(REDIS_SLOTS)],
-            codis_slots: vec![Tally::default(); CODIS_SLOTS as usize],
-            stray_redis_slots: BTreeMap::new(),
-            stray_codis_slots: BTreeMap::new(),
+            redis_slots: SlotTallies::new(usize::from(REDIS_SLOTS)),
+            codis_slots: SlotTallies::new(CODIS_SLOTS as usize),
         }
     }
 }
@@ -316,24 +333,8 @@ impl RowTallies {
         tally_valid(freq, sizes, &mut self.freq, |v| {
             Some(FREQ_BUCKETS.index(i64::from(v)))
         });
-        let redis = &mut self.stray_redis_slots;
-        tally_valid(slot, sizes, &mut self.redis_slots, |v| {
-            usize::try_from(v)
-                .ok()
-                .filter(|&s| s < usize::from(REDIS_SLOTS))
-        });
-        for (s, bytes) in strays(slot, sizes, usize::from(REDIS_SLOTS)) {
-            redis.entry(s).or_default().add(bytes);
-        }
-        let codis_strays = &mut self.stray_codis_slots;
-        tally_valid(codis, sizes, &mut self.codis_slots, |v| {
-            usize::try_from(v)
-                .ok()
-                .filter(|&s| s < CODIS_SLOTS as usize)
-        });
-        for (s, bytes) in strays(codis, sizes, CODIS_SLOTS as usize) {
-            codis_strays.entry(s).or_default().add(bytes);
-        }
+        self.redis_slots.add(slot, sizes);
+        self.codis_slots.add(codis, sizes);
         if let Some(&last) = batches.last() {
             self.batch_unix_nanos = Some(last);
         }
@@ -359,22 +360,8 @@ impl RowTallies {
         merge(&self.freq, &mut report.freq, |i| {
             FREQ_BUCKETS.label_at(i).to_string()
         });
-        merge(&self.redis_slots, &mut report.redis_slots, |i| i as i32);
-        merge(&self.codis_slots, &mut report.codis_slots, |i| i as i32);
-        for (s, t) in self.stray_redis_slots {
-            report
-                .redis_slots
-                .entry(s)
-                .or_default()
-                .add_many(t.keys, t.bytes);
-        }
-        for (s, t) in self.stray_codis_slots {
-            report
-                .codis_slots
-                .entry(s)
-                .or_default()
-                .add_many(t.keys, t.bytes);
-        }
+        self.redis_slots.merge_into(&mut report.redis_slots);
+        self.codis_slots.merge_into(&mut report.codis_slots);
     }
 }
 
