@@ -157,8 +157,15 @@ out = {}
 for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.parquet"))):
     t = pq.read_table(f)
     keys = list(zip(t.column("db").to_pylist(), t.column("key").to_pylist()))
+    meta = pq.ParquetFile(f).metadata
+    encodings = {}
+    for g in range(meta.num_row_groups):
+        for c in range(meta.num_columns):
+            col = meta.row_group(g).column(c)
+            encodings.setdefault(col.path_in_schema, set()).update(col.encodings)
     out[os.path.basename(f)] = {"rows": t.num_rows, "schema": [(x.name, str(x.type), x.nullable) for x in t.schema],
-                                "sorted": keys == sorted(keys)}
+                                "sorted": keys == sorted(keys),
+                                "encodings": {k: sorted(v) for k, v in encodings.items()}}
 print(json.dumps(out))
 "#;
     let py = Command::new("python3")
@@ -201,6 +208,18 @@ print(json.dumps(out))
         assert_eq!(f["rows"], truth(&rdb).len(), "{stem}");
         assert_eq!(f["schema"], want_schema, "{stem}");
         assert_eq!(f["sorted"], true, "{stem}");
+        // The documented layout: sorted keys prefix-encoded, sizes and counts delta-encoded.
+        if f["rows"] != 0 {
+            let has = |column: &str, encoding: &str| {
+                f["encodings"][column]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|x| x == encoding))
+            };
+            assert!(has("key", "DELTA_BYTE_ARRAY"), "{stem}: {}", f["encodings"]);
+            assert!(has("rdb_size", "DELTA_BINARY_PACKED"), "{stem}");
+            assert!(has("member_count", "DELTA_BINARY_PACKED"), "{stem}");
+            assert!(has("type", "RLE_DICTIONARY"), "{stem}");
+        }
     }
 }
 
