@@ -1,14 +1,16 @@
 //! External sort of one instance's rows by (db, key) in bounded memory.
 //!
-//! Rows are kept in a compact row form ([`rows`]) in one arena; when the arena reaches the
-//! budget it is ordered ([`order`]) and spilled as a run file. At the end the
-//! runs, and the rows still in memory, are merged ([`merge`]), at most [`fan_in`] files at a
-//! time (extra passes when there are more), so open files stay bounded whatever the number of
-//! keys, and sorted record batches are rebuilt from the merged rows.
+//! Rows are kept in a compact row form ([`rows`]) in an arena; when the arena reaches half the
+//! budget it is ordered ([`order`]) and written as a run file by a spill thread ([`spill`])
+//! while the other half fills. At the end the runs, and the rows still in memory, are merged
+//! ([`merge`]), at most [`fan_in`] files at a time (extra passes when there are more), so open
+//! files stay bounded whatever the number of keys, and sorted record batches are rebuilt from
+//! the merged rows.
 
 mod merge;
 mod order;
 mod rows;
+mod spill;
 
 use std::path::PathBuf;
 
@@ -18,9 +20,10 @@ use arrow_array::RecordBatch;
 use merge::{Run, RunWriter};
 use order::{digit, sort_entries, Entry};
 use rows::{append_row, encode_row, Columns, Constants, Names};
+use spill::Spiller;
 
 /// Most run files open at once during a merge.
-pub const FAN_IN: usize = 16;
+pub const FAN_IN: usize = 32;
 
 /// Run files merged at once: [`FAN_IN`], fewer when the process may open few files
 /// (`ulimit -n`), so that concurrent instances, their inputs and outputs still fit.
@@ -54,6 +57,8 @@ const MAX_ARENA: usize = 1 << 31;
 
 /// Sorts rows of one instance with a memory budget, spilling runs under `spill_dir`.
 pub struct Sorter {
+    /// Bytes of one arena and its entries: half the memory budget, since a full arena is
+    /// written out (by the spill thread) while the next one fills.
     budget: usize,
     arena: Vec<u8>,
     entries: Vec<Entry>,
@@ -62,13 +67,15 @@ pub struct Sorter {
     spill_dir: PathBuf,
     runs: Vec<PathBuf>,
     next_run: usize,
+    /// Started at the first spill.
+    spiller: Option<Spiller>,
 }
 
 impl Sorter {
     /// A sorter that keeps at most `budget` bytes of rows in memory.
     pub fn new(budget: usize, spill_dir: PathBuf) -> Self {
         Self {
-            budget: budget.max(1),
+            budget: (budget / 2).max(1),
             arena: Vec::new(),
             entries: Vec::new(),
             names: Names::default(),
@@ -76,6 +83,7 @@ impl Sorter {
             spill_dir,
             runs: Vec::new(),
             next_run: 0,
+            spiller: None,
         }
     }
 
@@ -147,19 +155,26 @@ impl Sorter {
         Ok(p)
     }
 
+    /// Hands the full arena to the spill thread and goes on with the buffers of the previous
+    /// run (once written) or new ones.
     fn spill(&mut self) -> Result<()> {
-        sort_entries(&mut self.entries, &self.arena)?;
         let path = self.new_run_path()?;
-        let mut w = RunWriter::create(&path)?;
-        order::for_each_body(&self.entries, &self.arena, |body| w.write(body))?;
-        w.close()?;
-        self.arena.clear();
-        self.entries.clear();
-        if self.arena.capacity() > 2 * self.budget {
-            // A huge key made the arena grow past the budget: give that memory back.
-            self.arena = Vec::new();
-        }
+        let spiller = match &mut self.spiller {
+            Some(s) => s,
+            None => self.spiller.insert(Spiller::start()?),
+        };
+        let spare = spiller.wait()?;
+        let arena = std::mem::take(&mut self.arena);
+        let entries = std::mem::take(&mut self.entries);
+        spiller.write(arena, entries, path.clone())?;
         self.runs.push(path);
+        if let Some((arena, entries)) = spare {
+            // A huge key made an arena grow past the budget: give that memory back.
+            if arena.capacity() <= 2 * self.budget {
+                self.arena = arena;
+            }
+            self.entries = entries;
+        }
         Ok(())
     }
 
@@ -170,6 +185,10 @@ impl Sorter {
             self.cleanup();
             return Ok(());
         };
+        if let Some(spiller) = &mut self.spiller {
+            spiller.wait()?;
+        }
+        self.spiller = None;
         sort_entries(&mut self.entries, &self.arena)?;
         let fan_in = fan_in();
         while self.runs.len() > fan_in {
@@ -209,8 +228,10 @@ impl Sorter {
         Ok(())
     }
 
-    /// Removes the spill directory (after success or on abort).
-    pub fn cleanup(&self) {
+    /// Removes the spill directory (after success or on abort), once the run in flight, if
+    /// any, is written.
+    pub fn cleanup(&mut self) {
+        self.spiller = None;
         if self.next_run > 0 {
             let _ = std::fs::remove_dir_all(&self.spill_dir);
         }
