@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+    ArrayBuilder, BinaryBuilder, Int64Builder, PrimitiveBuilder, StringBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::ArrowError;
+use arrow_array::types::{Int32Type, Int64Type, TimestampMillisecondType};
+use arrow_array::{new_null_array, ArrayRef, ArrowPrimitiveType, RecordBatch};
+use arrow_schema::{ArrowError, DataType, TimeUnit};
 
 use crate::schema::{self, record_schema, UTC};
 
@@ -39,6 +40,49 @@ pub struct Row<'a> {
     pub redis_slot: Option<i32>,
 }
 
+/// A nullable column that costs nothing per row while it holds only nulls (no TTL, LRU/LFU
+/// information or slots in most RDBs): its builder and validity bitmap start at the first
+/// value, and a batch without any comes out as one all-null array.
+struct Optional<T: ArrowPrimitiveType> {
+    builder: PrimitiveBuilder<T>,
+    /// Nulls before the batch's first value, not in the builder yet.
+    leading_nulls: usize,
+    data_type: DataType,
+}
+
+impl<T: ArrowPrimitiveType> Optional<T> {
+    fn new(builder: PrimitiveBuilder<T>, data_type: DataType) -> Self {
+        Self {
+            builder,
+            leading_nulls: 0,
+            data_type,
+        }
+    }
+
+    #[inline]
+    fn append(&mut self, value: Option<T::Native>) {
+        match value {
+            Some(v) => {
+                if self.leading_nulls > 0 {
+                    self.builder
+                        .append_nulls(std::mem::take(&mut self.leading_nulls));
+                }
+                self.builder.append_value(v);
+            }
+            None if self.builder.is_empty() => self.leading_nulls += 1,
+            None => self.builder.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        if self.builder.is_empty() {
+            new_null_array(&self.data_type, std::mem::take(&mut self.leading_nulls))
+        } else {
+            Arc::new(self.builder.finish())
+        }
+    }
+}
+
 /// Accumulates rows of one instance of a run and hands them out as record batches of the
 /// record schema. The cluster, batch and instance columns of a batch size are built once and
 /// shared by every batch of that size.
@@ -53,11 +97,11 @@ pub struct RecordBuilder {
     members: Int64Builder,
     size: Int64Builder,
     encoding: StringBuilder,
-    expire: TimestampMillisecondBuilder,
-    idle: Int64Builder,
-    freq: Int32Builder,
-    codis: Int32Builder,
-    slot: Int32Builder,
+    expire: Optional<TimestampMillisecondType>,
+    idle: Optional<Int64Type>,
+    freq: Optional<Int32Type>,
+    codis: Optional<Int32Type>,
+    slot: Optional<Int32Type>,
     constant: Option<(usize, [ArrayRef; 3])>,
 }
 
@@ -77,11 +121,14 @@ impl RecordBuilder {
             members: Int64Builder::with_capacity(capacity),
             size: Int64Builder::with_capacity(capacity),
             encoding: StringBuilder::with_capacity(capacity, capacity * 8),
-            expire: TimestampMillisecondBuilder::with_capacity(capacity).with_timezone(UTC),
-            idle: Int64Builder::with_capacity(capacity),
-            freq: Int32Builder::with_capacity(capacity),
-            codis: Int32Builder::with_capacity(capacity),
-            slot: Int32Builder::with_capacity(capacity),
+            expire: Optional::new(
+                PrimitiveBuilder::with_capacity(capacity).with_timezone(UTC),
+                DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into())),
+            ),
+            idle: Optional::new(PrimitiveBuilder::with_capacity(capacity), DataType::Int64),
+            freq: Optional::new(PrimitiveBuilder::with_capacity(capacity), DataType::Int32),
+            codis: Optional::new(PrimitiveBuilder::with_capacity(capacity), DataType::Int32),
+            slot: Optional::new(PrimitiveBuilder::with_capacity(capacity), DataType::Int32),
             constant: None,
         }
     }
@@ -100,11 +147,11 @@ impl RecordBuilder {
         self.members.append_value(row.member_count);
         self.size.append_value(row.rdb_size);
         self.encoding.append_value(row.encoding);
-        self.expire.append_option(row.expire_at_ms);
-        self.idle.append_option(row.idle_seconds);
-        self.freq.append_option(row.freq);
-        self.codis.append_option(row.codis_slot);
-        self.slot.append_option(row.redis_slot);
+        self.expire.append(row.expire_at_ms);
+        self.idle.append(row.idle_seconds);
+        self.freq.append(row.freq);
+        self.codis.append(row.codis_slot);
+        self.slot.append(row.redis_slot);
         self.rows += 1;
     }
 
@@ -135,11 +182,11 @@ impl RecordBuilder {
             Arc::new(self.members.finish()),
             Arc::new(self.size.finish()),
             Arc::new(self.encoding.finish()),
-            Arc::new(self.expire.finish()),
-            Arc::new(self.idle.finish()),
-            Arc::new(self.freq.finish()),
-            Arc::new(self.codis.finish()),
-            Arc::new(self.slot.finish()),
+            self.expire.finish(),
+            self.idle.finish(),
+            self.freq.finish(),
+            self.codis.finish(),
+            self.slot.finish(),
         ];
         RecordBatch::try_new(record_schema(), columns)
     }
@@ -186,5 +233,41 @@ mod tests {
         assert!(batch.column(9).is_null(0) && batch.column(9).is_valid(1));
         assert_eq!(b.rows(), 0);
         assert_eq!(b.finish().unwrap().num_rows(), 0);
+    }
+
+    #[test]
+    fn nullable_columns_keep_nulls_before_after_and_without_values() {
+        use arrow_array::{Int32Array, Int64Array, TimestampMillisecondArray};
+        let mut b = RecordBuilder::new("c", 5, "i", 2);
+        let row = |expire: Option<i64>, slot: Option<i32>| Row {
+            db: 0,
+            key: b"k",
+            key_type: "string",
+            member_count: 1,
+            rdb_size: 9,
+            encoding: "raw",
+            expire_at_ms: expire,
+            idle_seconds: None,
+            freq: None,
+            codis_slot: None,
+            redis_slot: slot,
+        };
+        for batch_no in 0..2 {
+            b.append(&row(None, None));
+            b.append(&row(None, Some(3)));
+            b.append(&row(Some(7), None));
+            b.append(&row(None, None));
+            let batch = b.finish().unwrap();
+            assert_eq!(batch.schema(), record_schema(), "batch {batch_no}");
+            let expire = batch.column(9).as_any();
+            let expire = expire.downcast_ref::<TimestampMillisecondArray>().unwrap();
+            let got: Vec<Option<i64>> = expire.iter().collect();
+            assert_eq!(got, [None, None, Some(7), None]);
+            let idle = batch.column(10).as_any().downcast_ref::<Int64Array>();
+            assert_eq!(idle.unwrap().null_count(), 4);
+            let slot = batch.column(13).as_any().downcast_ref::<Int32Array>();
+            let got: Vec<Option<i32>> = slot.unwrap().iter().collect();
+            assert_eq!(got, [None, Some(3), None, None]);
+        }
     }
 }
