@@ -59,7 +59,7 @@ impl<T: ArrowPrimitiveType> Optional<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn append(&mut self, value: Option<T::Native>) {
         match value {
             Some(v) => {
