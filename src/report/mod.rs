@@ -21,8 +21,9 @@ const CSS: &str = include_str!("assets/report.css");
 const JS: &str = include_str!("assets/report.js");
 
 /// Feeds `agg` with the batches `produce` reads, on two threads: the reading thread decodes
-/// (Parquet pages, ArrowStream over HTTP) and tallies the distributions, this one does the
-/// per-key work (key-prefix tree, biggest keys); at most two batches wait between them.
+/// (Parquet pages, ArrowStream over HTTP) and tallies most distributions, this one does the
+/// per-key work (key-prefix tree, biggest keys) and the tallies by type, encoding and
+/// instance; at most two batches wait between them.
 pub fn aggregate_overlapped<P>(agg: &mut Aggregator, produce: P) -> Result<()>
 where
     P: FnOnce(&mut dyn FnMut(&arrow_array::RecordBatch) -> Result<()>) -> Result<()> + Send,

@@ -103,16 +103,17 @@ impl Node {
 /// Whether a segment (without its delimiter) looks like an id: digits, or 8+ hex digits/dashes.
 fn is_id_like(core: &str) -> bool {
     let bytes = core.as_bytes();
-    let mut digits = !bytes.is_empty();
-    for &b in bytes {
-        if !b.is_ascii_digit() {
-            digits = false;
-            if !(b.is_ascii_hexdigit() || b == b'-') {
-                return false;
-            }
-        }
-    }
-    digits || bytes.len() >= 8
+    id_like(
+        bytes.len(),
+        bytes.iter().all(u8::is_ascii_digit),
+        bytes.iter().all(|&b| b.is_ascii_hexdigit() || b == b'-'),
+    )
+}
+
+/// The id rule on what a pass over a segment core found: its length, whether its bytes are all
+/// digits, and whether they are all hex digits or dashes.
+fn id_like(len: usize, digits: bool, hex: bool) -> bool {
+    len > 0 && (digits || (hex && len >= 8))
 }
 
 /// The node name of a key segment (UTF-8; `id_like` tells whether `seg` without its trailing
@@ -275,7 +276,7 @@ impl PrefixTree {
                 return Cut {
                     len: found.map_or(rest.len(), |(i, _)| i + 1),
                     delimiter: found.map(|(_, c)| c),
-                    id_like: core > 0 && (digits || (hex && core >= 8)),
+                    id_like: id_like(core, digits, hex),
                 };
             }
         }
