@@ -48,21 +48,25 @@ def page(i, rng):
     return "<html><body><h1>item %d</h1><p>%s</p></body></html>" % (i, words)
 
 
+def set_expiring(key, value, i, every):
+    """SET of one key, with an expiry (PXAT, distinct per key) on every `every`-th one."""
+    args = ["SET", key, value]
+    if i % every == 0:
+        args += ["PXAT", EXPIRE_BASE_MS + i]
+    return resp(*args)
+
+
 def strings(rng):
     yield resp("SELECT", 0)
     for i in range(1_800_000):
-        args = ["SET", "user:%d:profile" % i, profile(i, rng)]
-        if i % 10 == 0:
-            args += ["PXAT", EXPIRE_BASE_MS + i]
-        yield resp(*args)
+        yield set_expiring("user:%d:profile" % i, profile(i, rng), i, 10)
     for i in range(700_000):
         yield resp("SET", "counter:%d" % i, rng.randrange(-10**9, 10**12))
     for i in range(300_000):
         yield resp("SET", "cache:page:%d" % i, page(i, rng))
     yield resp("SELECT", 1)
     for i in range(200_000):
-        yield resp("SET", "session:%032x" % rng.getrandbits(128), "%048x" % rng.getrandbits(192),
-                   "PXAT", EXPIRE_BASE_MS + i)
+        yield set_expiring("session:%032x" % rng.getrandbits(128), "%048x" % rng.getrandbits(192), i, 1)
 
 
 def mixed(rng):
@@ -102,10 +106,7 @@ def mixed(rng):
             yield resp("XGROUP", "CREATE", key, "g", "0")
             yield resp("XREADGROUP", "GROUP", "g", "c1", "COUNT", 10, "STREAMS", key, ">")
     for i in range(600_000):
-        args = ["SET", "user:%d:profile" % i, profile(i, rng)]
-        if i % 4 == 0:
-            args += ["PXAT", EXPIRE_BASE_MS + i]
-        yield resp(*args)
+        yield set_expiring("user:%d:profile" % i, profile(i, rng), i, 4)
 
 
 def big(rng):
@@ -115,10 +116,7 @@ def big(rng):
     for i in range(1_000_000):
         yield resp("SET", "counter:%d" % i, rng.randrange(-10**6, 10**12))
     for i in range(900_000):
-        args = ["SET", "cache:page:%d" % i, page(i, rng)]
-        if i % 5 == 0:
-            args += ["PXAT", EXPIRE_BASE_MS + i]
-        yield resp(*args)
+        yield set_expiring("cache:page:%d" % i, page(i, rng), i, 5)
     for i in range(150_000):
         args = ["HSET", "user:%d:attrs" % i]
         for j in range(16):
@@ -132,8 +130,7 @@ def big(rng):
     yield resp("SET", "big:string", blob)
     yield resp("SELECT", 1)
     for i in range(1_000_000):
-        yield resp("SET", "session:%032x" % rng.getrandbits(128), "%048x" % rng.getrandbits(192),
-                   "PXAT", EXPIRE_BASE_MS + i)
+        yield set_expiring("session:%032x" % rng.getrandbits(128), "%048x" % rng.getrandbits(192), i, 1)
 
 
 DATASETS = {"strings": strings, "mixed": mixed, "big": big}
