@@ -7,8 +7,12 @@ use parquet::basic::{Compression as PqCompression, GzipLevel, ZstdLevel};
 use rdbinsight_sink_api::{SinkArgs, SinkConfig};
 use serde::Serialize;
 
-/// Default sort memory per instance.
+/// Default sort memory per instance, as the flag shows it.
 pub const DEFAULT_MAX_MEMORY: &str = "32MiB";
+/// [`DEFAULT_MAX_MEMORY`] in bytes.
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 32 << 20;
+/// Default rows per row group.
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// Flags of `into-parquet`.
 #[derive(Debug, clap::Args)]
@@ -24,7 +28,7 @@ pub struct ParquetArgs {
     #[arg(long, value_name = "SIZE", default_value = DEFAULT_MAX_MEMORY, value_parser = parse_size)]
     pub max_memory: u64,
     /// Rows per row group (at most; row groups are also cut at 128 MiB).
-    #[arg(long, value_name = "ROWS", default_value_t = 1_048_576)]
+    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_ROW_GROUP_ROWS)]
     pub row_group_rows: usize,
 }
 
@@ -110,8 +114,8 @@ impl ParquetConfig {
         Self {
             dir: dir.into(),
             compression: Codec::Zstd,
-            max_memory: 64 << 20,
-            row_group_rows: 1 << 20,
+            max_memory: DEFAULT_MAX_MEMORY_BYTES,
+            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
         }
     }
 
@@ -141,6 +145,7 @@ mod tests {
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("MiB").is_err());
+        assert_eq!(parse_size(DEFAULT_MAX_MEMORY), Ok(DEFAULT_MAX_MEMORY_BYTES));
     }
 
     #[test]
