@@ -111,7 +111,13 @@ pub fn report_from_parquet(args: &FromParquetArgs) -> Result<(report::Report, Pa
         &args.delimiters,
     );
     report::aggregate_overlapped(&mut agg, |send| {
-        reader::for_each_batch(&batch_dir, &READ_COLUMNS, &DICTIONARY_COLUMNS, send)
+        reader::for_each_batch_with_keys(
+            &batch_dir,
+            &READ_COLUMNS,
+            &DICTIONARY_COLUMNS,
+            rdbinsight_sink_api::schema::KEY,
+            send,
+        )
     })?;
     let out = default_output(&args.output, &args.cluster);
     Ok((agg.finish(), out))

@@ -5,15 +5,16 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use anyhow::Result;
+use anyhow::{anyhow, ensure, Result};
 use arrow_array::{BinaryArray, Int64Array, RecordBatch};
+use rdbinsight_sink_api::keys::DeltaKeys;
 use rdbinsight_sink_api::schema;
 use serde::Serialize;
 
 use super::columns::typed;
 use super::prefix::{Node, PrefixTree};
 use super::rows::{LabelTallies, RowTallies};
-use super::top::{offer_rows, TopHeap};
+use super::top::{TopColumns, TopKeys};
 
 /// Keys kept in each biggest-keys table.
 pub const TOP_KEYS: usize = 100;
@@ -129,19 +130,27 @@ pub const READ_COLUMNS: [&str; 13] = [
 pub(super) struct KeysHalf<'a> {
     labels: &'a mut LabelTallies,
     tree: &'a mut PrefixTree,
-    by_size: &'a mut TopHeap,
-    by_members: &'a mut TopHeap,
+    top: &'a mut TopKeys,
 }
 
 impl KeysHalf<'_> {
-    /// Adds the keys of one batch.
-    pub(super) fn add(&mut self, b: &RecordBatch) -> Result<()> {
-        let key = typed::<BinaryArray>(b, schema::KEY)?;
-        let size = typed::<Int64Array>(b, schema::RDB_SIZE)?;
-        for (i, &bytes) in size.values().iter().enumerate() {
-            self.tree.add(key.value(i), bytes.max(0) as u64);
+    /// Adds the rows of one batch, whose keys are `keys` (front-coded, in row order; the
+    /// batch's own key column, if any, is not read).
+    pub(super) fn add(&mut self, b: &RecordBatch, keys: &DeltaKeys) -> Result<()> {
+        ensure!(
+            keys.len() == b.num_rows(),
+            "a batch of {} rows came with {} keys",
+            b.num_rows(),
+            keys.len()
+        );
+        let sizes = typed::<Int64Array>(b, schema::RDB_SIZE)?.values();
+        let columns = TopColumns::of(b)?;
+        for (i, ((shared, suffix), &size)) in keys.iter().zip(sizes).enumerate() {
+            self.tree
+                .add_front_coded(shared, suffix, size.max(0) as u64)
+                .map_err(|e| anyhow!("bad key stream: {e}"))?;
+            self.top.offer(&columns, i, self.tree.last_key());
         }
-        offer_rows(self.by_size, self.by_members, b)?;
         self.labels.add(b)
     }
 }
@@ -156,8 +165,7 @@ pub struct Aggregator {
     rows: RowTallies,
     labels: LabelTallies,
     tree: PrefixTree,
-    by_size: TopHeap,
-    by_members: TopHeap,
+    top: TopKeys,
     /// (type, encoding) tallies of grouped input: few distinct pairs, scanned linearly.
     encodings: Vec<((String, String), Tally)>,
 }
@@ -357,17 +365,17 @@ impl Aggregator {
             rows: RowTallies::default(),
             labels: LabelTallies::default(),
             tree: PrefixTree::new(delimiters),
-            by_size: BinaryHeap::new(),
-            by_members: BinaryHeap::new(),
+            top: TopKeys::default(),
             encodings: Vec::new(),
         }
     }
 
     /// Adds the rows of one batch (every column of [`READ_COLUMNS`]).
     pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
-        let (rows, mut keys) = self.halves();
+        let keys = DeltaKeys::from_binary(typed::<BinaryArray>(b, schema::KEY)?);
+        let (rows, mut half) = self.halves();
         rows.add(b)?;
-        keys.add(b)
+        half.add(b, &keys)
     }
 
     /// The two halves of [`Aggregator::add`], to feed from two threads: most distributions,
@@ -378,8 +386,7 @@ impl Aggregator {
             KeysHalf {
                 labels: &mut self.labels,
                 tree: &mut self.tree,
-                by_size: &mut self.by_size,
-                by_members: &mut self.by_members,
+                top: &mut self.top,
             },
         )
     }
@@ -451,8 +458,8 @@ impl Aggregator {
     /// Offers one key to a biggest-keys table.
     pub fn offer_top(&mut self, kind: TopKind, key: BigKey) {
         let heap = match kind {
-            TopKind::BySize => &mut self.by_size,
-            TopKind::ByMembers => &mut self.by_members,
+            TopKind::BySize => &mut self.top.by_size,
+            TopKind::ByMembers => &mut self.top.by_members,
         };
         let (rank, db) = (key.rank, key.db);
         let instance = key.instance.clone();
@@ -483,8 +490,8 @@ impl Aggregator {
                 .or_default()
                 .add_many(tally.keys, tally.bytes);
         }
-        self.report.top_by_size = sorted(self.by_size);
-        self.report.top_by_members = sorted(self.by_members);
+        self.report.top_by_size = sorted(self.top.by_size);
+        self.report.top_by_members = sorted(self.top.by_members);
         self.report.prefixes = self.tree.finish();
         self.report
     }

@@ -13,6 +13,8 @@ mod top;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use arrow_array::RecordBatch;
+use rdbinsight_sink_api::keys::DeltaKeys;
 
 pub use aggregate::{Aggregator, Report};
 
@@ -26,24 +28,24 @@ const JS: &str = include_str!("assets/report.js");
 /// instance; at most two batches wait between them.
 pub fn aggregate_overlapped<P>(agg: &mut Aggregator, produce: P) -> Result<()>
 where
-    P: FnOnce(&mut dyn FnMut(&arrow_array::RecordBatch) -> Result<()>) -> Result<()> + Send,
+    P: FnOnce(&mut dyn FnMut(&RecordBatch, DeltaKeys) -> Result<()>) -> Result<()> + Send,
 {
     let (rows, mut keys) = agg.halves();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<arrow_array::RecordBatch>(2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(RecordBatch, DeltaKeys)>(2);
     std::thread::scope(|scope| {
         let producer = std::thread::Builder::new()
             .name("rdbinsight-decode".into())
             .spawn_scoped(scope, move || {
-                let mut send = |b: &arrow_array::RecordBatch| {
+                let mut send = |b: &RecordBatch, k: DeltaKeys| {
                     rows.add(b)?;
-                    tx.send(b.clone())
+                    tx.send((b.clone(), k))
                         .map_err(|_| anyhow::anyhow!("the report stopped reading"))
                 };
                 produce(&mut send)
             })?;
         let mut failed = None;
-        for batch in &rx {
-            if let Err(e) = keys.add(&batch) {
+        for (batch, batch_keys) in &rx {
+            if let Err(e) = keys.add(&batch, &batch_keys) {
                 failed = Some(e);
                 break;
             }

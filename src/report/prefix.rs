@@ -162,6 +162,19 @@ struct Step {
     end: usize,
     /// Whether the segment ended with a delimiter.
     delimited: bool,
+    /// Whether the segment was folded into `*` as id-like, and what its core (without the
+    /// delimiter) is known to be.
+    id: Option<IdKind>,
+}
+
+/// What made an id-like segment one, to tell whether the next key's segment, which shares its
+/// first bytes, still is. A `true` always holds; a `false` may only be unknown.
+#[derive(Clone, Copy)]
+struct IdKind {
+    /// All ASCII digits.
+    digits: bool,
+    /// All hex digits or dashes.
+    hex: bool,
 }
 
 /// Length of the common prefix of `a` and `b`, eight bytes at a time.
@@ -216,6 +229,10 @@ struct Cut {
     delimiter: Option<char>,
     /// Whether the segment without its delimiter looks like an id.
     id_like: bool,
+    /// Whether the segment without its delimiter is all ASCII digits.
+    digits: bool,
+    /// Whether the segment without its delimiter is all hex digits or dashes.
+    hex: bool,
 }
 
 /// Delimiters keys are split after, unless configured otherwise.
@@ -234,10 +251,36 @@ pub struct PrefixTree {
     /// arrive sorted, so the next key's names usually match from the top, and each match
     /// skips a child lookup.
     path: Vec<Step>,
-    /// The previous key (as read, or made valid UTF-8): its leading segments that ended with
-    /// a delimiter inside the bytes this key shares with it are taken without a look.
-    last_key: Vec<u8>,
+    /// Whether the previous key was valid UTF-8 (taken as it is): then the leading segments
+    /// of its path that ended with a delimiter inside the bytes the next key shares with it
+    /// are taken without a look.
+    last_valid: bool,
+    /// Whether the previous key was all ASCII (the condition of [`PrefixTree::same_path`]).
+    last_ascii: bool,
+    /// The previous key, as read (the next one is built from its first bytes).
+    key: Vec<u8>,
 }
+
+/// A front-coded key that claims more bytes of the previous key than it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedTooLong {
+    /// The shared length given.
+    pub shared: usize,
+    /// Length of the previous key.
+    pub previous_len: usize,
+}
+
+impl std::fmt::Display for SharedTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a key shares {} bytes with a previous key of {} bytes",
+            self.shared, self.previous_len
+        )
+    }
+}
+
+impl std::error::Error for SharedTooLong {}
 
 impl PrefixTree {
     /// A tree splitting after any of `delimiters`.
@@ -249,7 +292,9 @@ impl PrefixTree {
             },
             delimiters: delimiters.chars().collect(),
             scratch: Vec::new(),
-            last_key: Vec::new(),
+            last_valid: false,
+            last_ascii: false,
+            key: Vec::new(),
             path: Vec::with_capacity(MAX_DEPTH),
             classes: delimiters.is_ascii().then(|| byte_classes(delimiters)),
         }
@@ -277,6 +322,8 @@ impl PrefixTree {
                     len: found.map_or(rest.len(), |(i, _)| i + 1),
                     delimiter: found.map(|(_, c)| c),
                     id_like: id_like(core, digits, hex),
+                    digits,
+                    hex,
                 };
             }
         }
@@ -291,19 +338,142 @@ impl PrefixTree {
         let delimiter = found
             .filter(|(i, c)| i + c.len_utf8() == len)
             .map(|(_, c)| c);
-        let core = len - delimiter.map_or(0, char::len_utf8);
+        let core = &text[..len - delimiter.map_or(0, char::len_utf8)];
         Cut {
             // Never empty, so that every step moves on (only invalid UTF-8 could make it so).
             len: len.max(1).min(rest.len()),
             delimiter,
-            id_like: is_id_like(&text[..core]),
+            id_like: is_id_like(core),
+            digits: core.bytes().all(|b| b.is_ascii_digit()),
+            hex: core.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'),
         }
     }
 
     /// Adds one key.
     pub fn add(&mut self, key: &[u8], bytes: u64) {
+        let shared = common_prefix(&self.key, key);
+        // `shared` never exceeds the previous key's length.
+        let _ = self.add_front_coded(shared, &key[shared..], bytes);
+    }
+
+    /// The key added last (as read).
+    pub fn last_key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// Adds the key made of the first `shared` bytes of the key added before it and then
+    /// `suffix` (any `shared` up to their longest common prefix works; 0 always does). Fails,
+    /// adding nothing, when `shared` exceeds the previous key.
+    pub fn add_front_coded(
+        &mut self,
+        shared: usize,
+        suffix: &[u8],
+        bytes: u64,
+    ) -> Result<(), SharedTooLong> {
+        if shared > self.key.len() {
+            return Err(SharedTooLong {
+                shared,
+                previous_len: self.key.len(),
+            });
+        }
+        let same = self.same_path(shared, suffix, bytes);
+        self.key.truncate(shared);
+        self.key.extend_from_slice(suffix);
+        if !same {
+            let key = std::mem::take(&mut self.key);
+            self.add_text(&key, shared, bytes);
+            self.key = key;
+        }
+        Ok(())
+    }
+
+    /// The fast path of sorted keys such as `user:1001:profile` after `user:1000:profile`:
+    /// when the new key differs from the previous one only inside an id-like segment that
+    /// stays id-like with the same delimiter, and everything after that segment is the same
+    /// bytes, the key takes the previous key's path. Counts the key along that path and
+    /// returns true then; returns false, changing nothing, otherwise. Runs before the key
+    /// buffer (the previous key) is overwritten.
+    fn same_path(&mut self, shared: usize, suffix: &[u8], bytes: u64) -> bool {
+        let Some(classes) = self.classes.as_ref() else {
+            return false;
+        };
+        if !self.last_ascii || !suffix.is_ascii() {
+            return false;
+        }
+        let path = &mut self.path;
+        let j = path
+            .iter()
+            .position(|s| !(s.delimited && s.end <= shared))
+            .unwrap_or(path.len());
+        let Some(step) = path.get(j) else {
+            return false;
+        };
+        let Some(kind) = step.id else {
+            return false;
+        };
+        let (old_end, delimited, delimiter) = (step.end, step.delimited, step.name.get(1));
+        let start = match j {
+            0 => 0,
+            _ => path[j - 1].end,
+        };
+        // The shared bytes of the segment are a prefix of its old core: what held for all of
+        // it holds for them.
+        let (mut digits, mut hex) = (kind.digits, kind.hex);
+        let mut found = None;
+        for (i, &b) in suffix.iter().enumerate() {
+            let class = classes[b as usize];
+            if class & DELIMITER != 0 {
+                found = Some(i);
+                break;
+            }
+            digits &= class & DIGIT != 0;
+            hex &= class & HEX != 0;
+        }
+        let core_len = shared - start + found.unwrap_or(suffix.len());
+        if !id_like(core_len, digits, hex) {
+            return false;
+        }
+        match found {
+            Some(i) => {
+                // Same name (`*` and the delimiter), then the same bytes as before.
+                let tail = self.key.get(old_end..).unwrap_or_default();
+                if !delimited || delimiter != Some(&suffix[i]) || suffix[i + 1..] != *tail {
+                    return false;
+                }
+                let new_end = shared + i + 1;
+                for s in &mut path[j..] {
+                    s.end = s.end - old_end + new_end;
+                }
+            }
+            None => {
+                // A last segment that ran to the end of the key still does (not at the top,
+                // where a key without delimiters is cut by its first characters).
+                if delimited || j == 0 || j + 1 != path.len() {
+                    return false;
+                }
+                path[j].end = shared + suffix.len();
+            }
+        }
+        // What the new core is known to be (a `true` always holds; a `false` may be too
+        // cautious, which only sends a later key down the general path).
+        path[j].id = Some(IdKind { digits, hex });
+        let mut node = &mut self.root;
+        node.keys += 1;
+        node.bytes += bytes;
+        for s in path.iter() {
+            node = &mut node.children[s.idx];
+            node.keys += 1;
+            node.bytes += bytes;
+        }
+        true
+    }
+
+    /// Adds one key, whose first `shared` bytes equal those of the key added before it.
+    fn add_text(&mut self, key: &[u8], shared: usize, bytes: u64) {
         let lossy;
-        let text = if key.is_ascii() || std::str::from_utf8(key).is_ok() {
+        let ascii = key.is_ascii();
+        let valid = ascii || std::str::from_utf8(key).is_ok();
+        let text = if valid {
             key
         } else {
             lossy = String::from_utf8_lossy(key).into_owned();
@@ -315,13 +485,18 @@ impl PrefixTree {
             scratch,
             classes,
             path,
-            last_key,
+            last_valid,
+            last_ascii,
+            key: _,
         } = self;
         let mut node = root;
         node.keys += 1;
         node.bytes += bytes;
-        // Segments that ended with a delimiter inside the shared bytes are cut the same way.
-        let common = common_prefix(text, last_key);
+        // Segments that ended with a delimiter inside the shared bytes are cut the same way
+        // (when both keys are taken as they are: a lossy one has other offsets).
+        let common = if valid && *last_valid { shared } else { 0 };
+        *last_valid = valid;
+        *last_ascii = ascii;
         let mut depth = 0;
         let mut offset = 0;
         while let Some(step) = path.get(depth).filter(|s| s.delimited && s.end <= common) {
@@ -339,10 +514,15 @@ impl PrefixTree {
             let (seg, tail) = rest.split_at(cut.len);
             offset += cut.len;
             let name = segment_name(seg, cut.id_like, cut.delimiter, scratch);
+            let id = cut.id_like.then_some(IdKind {
+                digits: cut.digits,
+                hex: cut.hex,
+            });
             let idx = match path.get_mut(depth) {
                 Some(step) if same && same_bytes(&step.name, name) => {
                     step.end = offset;
                     step.delimited = cut.delimiter.is_some();
+                    step.id = id;
                     step.idx
                 }
                 cached => {
@@ -353,6 +533,7 @@ impl PrefixTree {
                         idx,
                         end: offset,
                         delimited: cut.delimiter.is_some(),
+                        id,
                     };
                     let step = match cached {
                         Some(old) => {
@@ -380,8 +561,6 @@ impl PrefixTree {
             depth += 1;
         }
         path.truncate(depth);
-        last_key.clear();
-        last_key.extend_from_slice(text);
     }
 
     /// Adds `keys` keys (`bytes` in all) whose path is `segments`: raw key bytes already cut
@@ -463,18 +642,63 @@ mod tests {
     #[test]
     fn reusing_the_previous_path_changes_nothing() {
         let mut keys = sample_keys();
+        keys.extend(id_keys());
         keys.sort();
         let mut cached = PrefixTree::new(DEFAULT_DELIMITERS);
+        let mut shorter = PrefixTree::new(DEFAULT_DELIMITERS);
         let mut plain = PrefixTree::new(DEFAULT_DELIMITERS);
+        let mut previous: &[u8] = &[];
         for (i, k) in keys.iter().enumerate() {
             cached.add(k, i as u64);
+            assert_eq!(cached.last_key(), k.as_slice());
+            // A shared length below the longest one, as a writer may encode it.
+            let shared = common_prefix(previous, k) * (i % 3) / 2;
+            shorter
+                .add_front_coded(shared, &k[shared..], i as u64)
+                .unwrap();
             plain.path.clear();
-            plain.last_key.clear();
-            plain.add(k, i as u64);
+            plain.add_front_coded(0, k, i as u64).unwrap();
+            previous = k;
         }
         let a = serde_json::to_string(&cached.finish()).unwrap();
         let b = serde_json::to_string(&plain.finish()).unwrap();
+        let c = serde_json::to_string(&shorter.finish()).unwrap();
         assert_eq!(a, b);
+        assert_eq!(c, b);
+    }
+
+    /// Keys whose ids change between neighbours: digits, hex, ids that stop being ids, other
+    /// delimiters and tails after them, ids at the end and at the top.
+    fn id_keys() -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        for i in 0..400u64 {
+            let hex = format!("{:08x}", i.wrapping_mul(0x9e3779b9) & 0xffff_ffff);
+            keys.push(format!("user:{i}:profile").into_bytes());
+            keys.push(format!("user:{i}:attrs").into_bytes());
+            keys.push(format!("user:{i}-x:profile").into_bytes());
+            keys.push(format!("user:{i}/{}", i % 3).into_bytes());
+            keys.push(format!("counter:{i}").into_bytes());
+            keys.push(format!("counter:{i}a").into_bytes());
+            keys.push(format!("s:{hex}:v").into_bytes());
+            keys.push(format!("s:{}:v", &hex[..(i as usize % 9)]).into_bytes());
+            keys.push(format!("{i}").into_bytes());
+            keys.push(format!("{i}:t").into_bytes());
+            keys.push(format!("a:b:c:d:e:f:{i}:g:h").into_bytes());
+            keys.push(format!("u:{i}:\u{e9}").into_bytes());
+        }
+        keys
+    }
+
+    #[test]
+    fn a_shared_length_beyond_the_previous_key_is_refused() {
+        let mut t = PrefixTree::new(DEFAULT_DELIMITERS);
+        t.add(b"ab", 1);
+        let err = t.add_front_coded(3, b"c", 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a key shares 3 bytes with a previous key of 2 bytes"
+        );
+        assert_eq!(t.finish().keys, 1);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The biggest keys of record batches (the Parquet path): two bounded heaps, by rdb_size and by
-//! member_count. A row is only looked at further when its rank reaches the smallest kept one.
+//! member_count, offered one row at a time as the keys are walked. A row is only looked at
+//! further when its rank reaches the smallest kept one.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use anyhow::Result;
-use arrow_array::{Array, BinaryArray, Int64Array, RecordBatch, TimestampMillisecondArray};
+use arrow_array::{Array, Int64Array, RecordBatch, TimestampMillisecondArray};
 use rdbinsight_sink_api::schema;
 
 use super::aggregate::{printable_key, push_top, BigKey, TOP_KEYS};
@@ -22,41 +23,87 @@ fn floor(heap: &TopHeap) -> i64 {
     }
 }
 
-/// Offers every row of `b` to the heaps by size and by member count (it needs the key,
-/// rdb_size, member_count, db, instance, type, encoding and expire_at columns).
-pub fn offer_rows(by_size: &mut TopHeap, by_members: &mut TopHeap, b: &RecordBatch) -> Result<()> {
-    let key = typed::<BinaryArray>(b, schema::KEY)?;
-    let sizes = typed::<Int64Array>(b, schema::RDB_SIZE)?.values();
-    let counts = typed::<Int64Array>(b, schema::MEMBER_COUNT)?.values();
-    let dbs = typed::<Int64Array>(b, schema::DB)?.values();
-    let expire = typed::<TimestampMillisecondArray>(b, schema::EXPIRE_AT)?;
-    let instances = Strings::of(b, schema::INSTANCE)?;
-    let types = Strings::of(b, schema::TYPE)?;
-    let encodings = Strings::of(b, schema::ENCODING)?;
-    let big = |i: usize, rank: i64| {
-        let k = key.value(i);
+/// The columns of a batch a biggest key is described by (all but the key, which the caller
+/// walks).
+pub struct TopColumns<'a> {
+    sizes: &'a [i64],
+    counts: &'a [i64],
+    dbs: &'a [i64],
+    expire: &'a TimestampMillisecondArray,
+    instances: Strings<'a>,
+    types: Strings<'a>,
+    encodings: Strings<'a>,
+}
+
+impl<'a> TopColumns<'a> {
+    /// The rdb_size, member_count, db, instance, type, encoding and expire_at columns of `b`.
+    pub fn of(b: &'a RecordBatch) -> Result<Self> {
+        Ok(Self {
+            sizes: typed::<Int64Array>(b, schema::RDB_SIZE)?.values(),
+            counts: typed::<Int64Array>(b, schema::MEMBER_COUNT)?.values(),
+            dbs: typed::<Int64Array>(b, schema::DB)?.values(),
+            expire: typed::<TimestampMillisecondArray>(b, schema::EXPIRE_AT)?,
+            instances: Strings::of(b, schema::INSTANCE)?,
+            types: Strings::of(b, schema::TYPE)?,
+            encodings: Strings::of(b, schema::ENCODING)?,
+        })
+    }
+
+    /// Row `i`, whose key is `key`, ranked `rank`.
+    fn big(&self, i: usize, key: &[u8], rank: i64) -> BigKey {
         BigKey {
             rank,
-            instance: instances.at(i).to_string(),
-            db: dbs[i],
-            raw_key: k.to_vec(),
-            key: printable_key(k),
-            key_type: types.at(i).to_string(),
-            encoding: encodings.at(i).to_string(),
-            member_count: counts[i],
-            rdb_size: sizes[i],
-            expire_at: expire.is_valid(i).then(|| expire.value(i)),
-        }
-    };
-    for (heap, ranks) in [(by_size, sizes), (by_members, counts)] {
-        let mut min = floor(heap);
-        for (i, &rank) in ranks.iter().enumerate() {
-            if rank >= min {
-                let (instance, db, k) = (instances.at(i), dbs[i], key.value(i));
-                push_top(heap, || big(i, rank), rank, instance, db, k);
-                min = floor(heap);
-            }
+            instance: self.instances.at(i).to_string(),
+            db: self.dbs[i],
+            raw_key: key.to_vec(),
+            key: printable_key(key),
+            key_type: self.types.at(i).to_string(),
+            encoding: self.encodings.at(i).to_string(),
+            member_count: self.counts[i],
+            rdb_size: self.sizes[i],
+            expire_at: self.expire.is_valid(i).then(|| self.expire.value(i)),
         }
     }
-    Ok(())
+}
+
+/// The two biggest-keys heaps and the smallest rank each can still take.
+pub struct TopKeys {
+    /// By rdb_size.
+    pub by_size: TopHeap,
+    /// By member_count.
+    pub by_members: TopHeap,
+    size_floor: i64,
+    members_floor: i64,
+}
+
+impl Default for TopKeys {
+    fn default() -> Self {
+        Self {
+            by_size: TopHeap::new(),
+            by_members: TopHeap::new(),
+            size_floor: i64::MIN,
+            members_floor: i64::MIN,
+        }
+    }
+}
+
+impl TopKeys {
+    /// Offers row `i` of `columns`, whose key is `key`, to both heaps.
+    #[inline]
+    pub fn offer(&mut self, columns: &TopColumns<'_>, i: usize, key: &[u8]) {
+        let (size, count) = (columns.sizes[i], columns.counts[i]);
+        if size >= self.size_floor {
+            Self::push(&mut self.by_size, columns, i, key, size);
+            self.size_floor = floor(&self.by_size);
+        }
+        if count >= self.members_floor {
+            Self::push(&mut self.by_members, columns, i, key, count);
+            self.members_floor = floor(&self.by_members);
+        }
+    }
+
+    fn push(heap: &mut TopHeap, columns: &TopColumns<'_>, i: usize, key: &[u8], rank: i64) {
+        let (instance, db) = (columns.instances.at(i), columns.dbs[i]);
+        push_top(heap, || columns.big(i, key, rank), rank, instance, db, key);
+    }
 }

@@ -97,6 +97,7 @@
 #![deny(missing_docs)]
 
 mod builder;
+pub mod keys;
 mod lifecycle;
 pub mod names;
 mod redact;

@@ -11,6 +11,8 @@
 //! schema of the SDK.
 
 mod config;
+mod delta;
+mod key_pages;
 pub mod path;
 pub mod reader;
 mod sink;

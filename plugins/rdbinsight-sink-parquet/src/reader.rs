@@ -6,13 +6,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use arrow_array::RecordBatch;
+use arrow_array::{Array, BinaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
 
+use rdbinsight_sink_api::keys::DeltaKeys;
+
+use crate::key_pages::KeyPages;
 use crate::path::{sanitize_name, BATCH_PREFIX, CLUSTER_PREFIX, PARQUET_EXT};
 
 /// The published batch directory of `cluster` under `dir`: `batch` when given (the slug, with
@@ -80,29 +84,93 @@ pub fn for_each_batch(
     mut f: impl FnMut(&RecordBatch) -> Result<()>,
 ) -> Result<()> {
     for file in batch_files(batch_dir)? {
-        let input = File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
-        let metadata = ArrowReaderMetadata::load(&input, ArrowReaderOptions::new())
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let schema = with_dictionaries(metadata.schema(), as_dictionary);
-        let metadata = ArrowReaderMetadata::try_new(
-            metadata.metadata().clone(),
-            ArrowReaderOptions::new().with_schema(schema),
-        )
-        .with_context(|| format!("cannot read {}", file.display()))?;
-        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(input, metadata)
-            .with_batch_size(65_536);
-        let builder = if columns.is_empty() {
-            builder
-        } else {
-            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-            builder.with_projection(mask)
-        };
-        let reader = builder.build()?;
-        for batch in reader {
+        let (input, metadata) = open(&file, as_dictionary)?;
+        for batch in batches(&file, input, metadata, columns)? {
             f(&batch.with_context(|| format!("cannot read {}", file.display()))?)?;
         }
     }
     Ok(())
+}
+
+/// Like [`for_each_batch`], with the keys of each batch also handed over front-coded (see
+/// [`DeltaKeys`]; its first key stands on its own at the start of each file). Where a file's
+/// `key` column is front-coded already (`DELTA_BYTE_ARRAY`, as this sink writes it), it is
+/// read page by page into that form and left out of the record batches; otherwise it is read
+/// through Arrow (and stays in the batches) and front-coded from there.
+pub fn for_each_batch_with_keys(
+    batch_dir: &Path,
+    columns: &[&str],
+    as_dictionary: &[&str],
+    key: &str,
+    mut f: impl FnMut(&RecordBatch, DeltaKeys) -> Result<()>,
+) -> Result<()> {
+    for file in batch_files(batch_dir)? {
+        let (input, metadata) = open(&file, as_dictionary)?;
+        let context = || format!("cannot read {}", file.display());
+        match KeyPages::open(&file, key, metadata.metadata().clone())? {
+            Some(mut pages) => {
+                let others: Vec<&str> = columns.iter().copied().filter(|c| *c != key).collect();
+                for batch in batches(&file, input, metadata, &others)? {
+                    let batch = batch.with_context(context)?;
+                    let mut keys = DeltaKeys::with_capacity(batch.num_rows(), 0);
+                    pages.take(batch.num_rows(), &mut keys)?;
+                    f(&batch, keys)?;
+                }
+            }
+            None => {
+                let mut with_key = columns.to_vec();
+                if !columns.is_empty() && !columns.contains(&key) {
+                    with_key.push(key);
+                }
+                for batch in batches(&file, input, metadata, &with_key)? {
+                    let batch = batch.with_context(context)?;
+                    let keys = batch
+                        .column_by_name(key)
+                        .and_then(|c| c.as_any().downcast_ref::<BinaryArray>())
+                        .map(DeltaKeys::from_binary)
+                        .with_context(|| format!("{}: no binary column {key:?}", file.display()))?;
+                    f(&batch, keys)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens `file` and reads its footer, with the string columns named in `as_dictionary` to be
+/// read as dictionary arrays.
+fn open(file: &Path, as_dictionary: &[&str]) -> Result<(File, ArrowReaderMetadata)> {
+    let input = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let metadata = ArrowReaderMetadata::load(&input, ArrowReaderOptions::new())
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let schema = with_dictionaries(metadata.schema(), as_dictionary);
+    let metadata = ArrowReaderMetadata::try_new(
+        metadata.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(schema),
+    )
+    .with_context(|| format!("cannot read {}", file.display()))?;
+    Ok((input, metadata))
+}
+
+/// The record batches of an opened file, holding the columns named in `columns` (every
+/// column when it is empty).
+fn batches(
+    file: &Path,
+    input: File,
+    metadata: ArrowReaderMetadata,
+    columns: &[&str],
+) -> Result<ParquetRecordBatchReader> {
+    let builder =
+        ParquetRecordBatchReaderBuilder::new_with_metadata(input, metadata).with_batch_size(65_536);
+    let builder = if columns.is_empty() {
+        builder
+    } else {
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        builder.with_projection(mask)
+    };
+    builder
+        .build()
+        .with_context(|| format!("cannot read {}", file.display()))
 }
 
 /// `schema` with its `Utf8` fields named in `names` turned into `Dictionary(Int32, Utf8)`.

@@ -1,0 +1,260 @@
+//! Keys of sorted rows in front-coded form: each key as the number of leading bytes it shares
+//! with the key of the row before it, and the bytes after those. Sorted keys share long
+//! prefixes, so this form is small, and a reader that walks the keys in order (the report's
+//! prefix tree) learns for free where a key starts to differ from the previous one. Readers of
+//! sorted sinks (Parquet's `DELTA_BYTE_ARRAY` pages hold exactly this) hand keys over this way.
+
+use arrow_array::{Array, BinaryArray};
+
+/// The keys of consecutive rows, front-coded.
+///
+/// The first key's shared length refers to the key before this chunk (the last one of the
+/// previous chunk of the same stream), so chunks are walked in order by one [`KeyCursor`].
+/// A chunk whose first shared length is 0 stands on its own.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DeltaKeys {
+    shared: Vec<u32>,
+    ends: Vec<usize>,
+    suffixes: Vec<u8>,
+}
+
+impl DeltaKeys {
+    /// An empty chunk.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty chunk with room for `rows` keys and `bytes` suffix bytes.
+    pub fn with_capacity(rows: usize, bytes: usize) -> Self {
+        Self {
+            shared: Vec::with_capacity(rows),
+            ends: Vec::with_capacity(rows),
+            suffixes: Vec::with_capacity(bytes),
+        }
+    }
+
+    /// The keys of `array` (nulls as empty keys), each front-coded against the one before it;
+    /// the first stands on its own.
+    pub fn from_binary(array: &BinaryArray) -> Self {
+        let mut out = Self::with_capacity(array.len(), array.value_data().len());
+        let mut previous: &[u8] = &[];
+        for i in 0..array.len() {
+            let key = if array.is_valid(i) {
+                array.value(i)
+            } else {
+                &[]
+            };
+            let shared = common_prefix_len(previous, key);
+            out.push(shared as u32, &key[shared..]);
+            previous = key;
+        }
+        out
+    }
+
+    /// Appends a key: `shared` leading bytes of the key before it, then `suffix`.
+    pub fn push(&mut self, shared: u32, suffix: &[u8]) {
+        self.shared.push(shared);
+        self.suffixes.extend_from_slice(suffix);
+        self.ends.push(self.suffixes.len());
+    }
+
+    /// Appends a run of keys whose suffixes lie back to back in `suffixes`: key `i` shares
+    /// `shared[i]` bytes with the key before it, and its suffix ends at offset `ends[i]` of
+    /// `suffixes` (the first suffix starts at `start`). This is the layout of a Parquet
+    /// `DELTA_BYTE_ARRAY` page: one copy for the whole run.
+    ///
+    /// # Panics
+    ///
+    /// When `shared` and `ends` differ in length, or `ends` is not non-decreasing from `start`
+    /// up to `suffixes.len()`.
+    pub fn extend(&mut self, shared: &[u32], start: usize, ends: &[usize], suffixes: &[u8]) {
+        assert_eq!(shared.len(), ends.len(), "one suffix end per key");
+        let Some(&last) = ends.last() else {
+            return;
+        };
+        let ordered = ends.windows(2).all(|w| w[0] <= w[1]);
+        assert!(
+            ordered && start <= ends[0] && last <= suffixes.len(),
+            "suffix ends out of order or beyond the suffix bytes"
+        );
+        let base = self.suffixes.len();
+        self.suffixes.extend_from_slice(&suffixes[start..last]);
+        self.shared.extend_from_slice(shared);
+        self.ends.extend(ends.iter().map(|&end| end - start + base));
+    }
+
+    /// The shared length and suffix of every key, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &[u8])> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        self.shared
+            .iter()
+            .zip(starts.zip(&self.ends))
+            .map(|(&shared, (start, &end))| (shared as usize, &self.suffixes[start..end]))
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.shared.len()
+    }
+
+    /// Whether the chunk holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.shared.is_empty()
+    }
+
+    /// Bytes of suffixes held.
+    pub fn suffix_bytes(&self) -> usize {
+        self.suffixes.len()
+    }
+
+    /// Removes every key, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.shared.clear();
+        self.ends.clear();
+        self.suffixes.clear();
+    }
+}
+
+/// Length of the common prefix of `a` and `b`.
+fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// A front-coded key stream whose shared length exceeds the key before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadSharedLength {
+    /// Row within the chunk.
+    pub row: usize,
+    /// The shared length given.
+    pub shared: usize,
+    /// Length of the key before it.
+    pub previous_len: usize,
+}
+
+impl std::fmt::Display for BadSharedLength {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "key {} shares {} bytes with a previous key of {} bytes",
+            self.row, self.shared, self.previous_len
+        )
+    }
+}
+
+impl std::error::Error for BadSharedLength {}
+
+/// Rebuilds the keys of consecutive [`DeltaKeys`] chunks in order, in one reused buffer.
+#[derive(Debug, Default)]
+pub struct KeyCursor {
+    key: Vec<u8>,
+}
+
+impl KeyCursor {
+    /// A cursor before the first key.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Calls `f(row, key, shared)` for every key of `chunk` in order, where `row` is its index
+    /// in the chunk and `shared` the number of leading bytes `key` has in common with the key
+    /// before it (the prefix known to be shared: it may be shorter than the longest one).
+    /// Fails, before the bad key, when a shared length exceeds the key before it.
+    pub fn walk(
+        &mut self,
+        chunk: &DeltaKeys,
+        mut f: impl FnMut(usize, &[u8], usize),
+    ) -> Result<(), BadSharedLength> {
+        for (i, (shared, suffix)) in chunk.iter().enumerate() {
+            if shared > self.key.len() {
+                return Err(BadSharedLength {
+                    row: i,
+                    shared,
+                    previous_len: self.key.len(),
+                });
+            }
+            self.key.truncate(shared);
+            self.key.extend_from_slice(suffix);
+            f(i, &self.key, shared);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk_all(chunks: &[DeltaKeys]) -> Vec<(Vec<u8>, usize)> {
+        let mut cursor = KeyCursor::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            cursor
+                .walk(c, |_, k, shared| out.push((k.to_vec(), shared)))
+                .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn keys_come_back_across_chunks() {
+        let mut a = DeltaKeys::new();
+        a.push(0, b"user:1");
+        a.push(5, b"10");
+        let mut b = DeltaKeys::new();
+        b.push(6, b"1:x");
+        b.push(0, b"");
+        let keys = walk_all(&[a, b]);
+        let want: Vec<(Vec<u8>, usize)> = vec![
+            (b"user:1".to_vec(), 0),
+            (b"user:10".to_vec(), 5),
+            (b"user:11:x".to_vec(), 6),
+            (b"".to_vec(), 0),
+        ];
+        assert_eq!(keys, want);
+    }
+
+    #[test]
+    fn runs_are_appended_as_pushed_keys() {
+        let mut pushed = DeltaKeys::new();
+        pushed.push(0, b"x");
+        pushed.push(0, b"ab");
+        pushed.push(1, b"c");
+        pushed.push(2, b"");
+        let mut run = DeltaKeys::new();
+        run.push(0, b"x");
+        run.extend(&[0, 1, 2], 3, &[5, 6, 6], b"zzzabc");
+        assert_eq!(run, pushed);
+    }
+
+    #[test]
+    fn binary_arrays_are_front_coded() {
+        let array = BinaryArray::from_opt_vec(vec![
+            Some(b"a:1".as_slice()),
+            Some(b"a:12"),
+            None,
+            Some(b"b"),
+        ]);
+        let chunk = DeltaKeys::from_binary(&array);
+        assert_eq!(chunk.suffix_bytes(), 3 + 1 + 1);
+        let keys = walk_all(&[chunk]);
+        assert_eq!(keys[1], (b"a:12".to_vec(), 3));
+        assert_eq!(keys[2], (Vec::new(), 0));
+        assert_eq!(keys[3], (b"b".to_vec(), 0));
+    }
+
+    #[test]
+    fn a_shared_length_beyond_the_previous_key_is_an_error() {
+        let mut c = DeltaKeys::new();
+        c.push(0, b"ab");
+        c.push(3, b"c");
+        let err = KeyCursor::new().walk(&c, |_, _, _| {}).unwrap_err();
+        assert_eq!(
+            err,
+            BadSharedLength {
+                row: 1,
+                shared: 3,
+                previous_len: 2
+            }
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! Decoding of Parquet's delta encodings as the key column uses them: `DELTA_BINARY_PACKED`
+//! integers, and `DELTA_BYTE_ARRAY` values (prefix lengths, suffix lengths, suffix bytes),
+//! kept front-coded instead of being rebuilt into whole values. Every length and offset is
+//! checked: bad pages give an error naming the byte offset in the page, never a panic.
+
+use anyhow::{bail, ensure, Context, Result};
+
+/// A position in a page's value bytes.
+struct Input<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Input<'a> {
+    fn byte(&mut self) -> Result<u8> {
+        let b = *self
+            .bytes
+            .get(self.pos)
+            .with_context(|| format!("page ends at byte {} inside a varint", self.pos))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// An unsigned LEB128 integer.
+    fn uleb(&mut self) -> Result<u64> {
+        let start = self.pos;
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        bail!("varint at byte {start} is longer than 10 bytes")
+    }
+
+    /// A zigzag-encoded signed LEB128 integer.
+    fn zigzag(&mut self) -> Result<i64> {
+        let v = self.uleb()?;
+        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .with_context(|| {
+                format!(
+                    "{n} bytes expected at byte {} of a {}-byte page",
+                    self.pos,
+                    self.bytes.len()
+                )
+            })?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+}
+
+/// Reads `width`-bit value `i` of a bit-packed miniblock (least significant bits first).
+#[inline]
+fn unpack(bits: &[u8], width: u32, i: usize) -> u64 {
+    let bit = i * width as usize;
+    let (byte, shift) = (bit / 8, (bit % 8) as u32);
+    let rest = bits.get(byte..).unwrap_or_default();
+    if width <= 56 {
+        let word = match rest.get(..8) {
+            Some(w) => u64::from_le_bytes(<[u8; 8]>::try_from(w).unwrap_or_default()),
+            None => {
+                let mut w = [0u8; 8];
+                w[..rest.len()].copy_from_slice(rest);
+                u64::from_le_bytes(w)
+            }
+        };
+        (word >> shift) & ((1u64 << width) - 1)
+    } else {
+        let mut w = [0u8; 16];
+        let n = rest.len().min(16);
+        w[..n].copy_from_slice(&rest[..n]);
+        let word = (u128::from_le_bytes(w) >> shift) as u64;
+        if width == 64 {
+            word
+        } else {
+            word & ((1u64 << width) - 1)
+        }
+    }
+}
+
+/// The first `n` values of a miniblock of `width`-bit values into `out`.
+fn unpack_miniblock(bits: &[u8], width: u32, n: usize, out: &mut Vec<u64>) {
+    out.clear();
+    let w = width as usize;
+    if w == 0 {
+        out.resize(n, 0);
+    } else if w <= 16 {
+        // Eight values fill `w` bytes: one 16-byte load per eight values.
+        let mask = (1u128 << w) - 1;
+        for group in 0..n.div_ceil(8) {
+            let at = group * w;
+            let word = match bits.get(at..at + 16) {
+                Some(b) => u128::from_le_bytes(<[u8; 16]>::try_from(b).unwrap_or_default()),
+                None => {
+                    let rest = bits.get(at..).unwrap_or_default();
+                    let mut b = [0u8; 16];
+                    b[..rest.len().min(16)].copy_from_slice(&rest[..rest.len().min(16)]);
+                    u128::from_le_bytes(b)
+                }
+            };
+            let mut values = [0u64; 8];
+            for (k, v) in values.iter_mut().enumerate() {
+                *v = ((word >> (k * w)) & mask) as u64;
+            }
+            out.extend_from_slice(&values[..(n - group * 8).min(8)]);
+        }
+    } else {
+        out.extend((0..n).map(|i| unpack(bits, width, i)));
+    }
+}
+
+/// Decodes one `DELTA_BINARY_PACKED` run at the input's position (leaving it just past the
+/// run), appending its values, each checked to lie in `0..=u32::MAX`, to `out`.
+fn delta_binary_packed(input: &mut Input<'_>, out: &mut Vec<u32>) -> Result<usize> {
+    let start = input.pos;
+    let block_size = input.uleb()? as usize;
+    let miniblocks = input.uleb()? as usize;
+    let total = input.uleb()? as usize;
+    let first = input.zigzag()?;
+    ensure!(
+        miniblocks > 0 && block_size % 128 == 0 && block_size > 0 && block_size <= 1 << 20,
+        "delta block of {block_size} values in {miniblocks} miniblocks at byte {start}: expected \
+         a multiple of 128 values in at least one miniblock"
+    );
+    let per_miniblock = block_size / miniblocks;
+    ensure!(
+        per_miniblock % 32 == 0 && per_miniblock * miniblocks == block_size,
+        "delta miniblocks of {block_size}/{miniblocks} values at byte {start}: expected a \
+         multiple of 32"
+    );
+    let as_length = |v: i64, at: usize| -> Result<u32> {
+        u32::try_from(v).with_context(|| format!("length {v} out of range at byte {at}"))
+    };
+    if total == 0 {
+        return Ok(0);
+    }
+    // A bad count fails when the page runs out; do not trust it for the allocation.
+    out.reserve(total.min(1 << 16));
+    let mut value = first;
+    out.push(as_length(value, start)?);
+    let mut left = total - 1;
+    let mut widths = [0u8; 256];
+    let mut deltas = Vec::with_capacity(per_miniblock.min(1 << 16));
+    while left > 0 {
+        let block_at = input.pos;
+        let min_delta = input.zigzag()?;
+        ensure!(
+            miniblocks <= widths.len(),
+            "{miniblocks} miniblocks per block at byte {start}: at most 256 are supported"
+        );
+        widths[..miniblocks].copy_from_slice(input.take(miniblocks)?);
+        for &width in &widths[..miniblocks] {
+            if left == 0 {
+                break;
+            }
+            let width = u32::from(width);
+            ensure!(
+                width <= 64,
+                "bit width {width} in the delta block at byte {block_at}: at most 64 expected"
+            );
+            let bits = input.take(per_miniblock * width as usize / 8)?;
+            let n = left.min(per_miniblock);
+            unpack_miniblock(bits, width, n, &mut deltas);
+            // Deltas to values; lengths must stay within 0..=u32::MAX.
+            let mut bad = false;
+            out.extend(deltas.iter().map(|&delta| {
+                value = value.wrapping_add(min_delta).wrapping_add(delta as i64);
+                bad |= !(0..=i64::from(u32::MAX)).contains(&value);
+                value as u32
+            }));
+            ensure!(
+                !bad,
+                "length out of range in the delta block at byte {block_at}"
+            );
+            left -= n;
+        }
+    }
+    Ok(total)
+}
+
+/// The values of one `DELTA_BYTE_ARRAY` page, front-coded.
+#[derive(Debug, Default)]
+pub struct FrontCoded {
+    /// Bytes each value shares with the value before it in the page (0 for the first).
+    pub prefix: Vec<u32>,
+    /// End of each value's suffix in `suffixes`.
+    pub ends: Vec<usize>,
+    /// Where the suffix bytes start in the page.
+    pub suffixes_at: usize,
+}
+
+impl FrontCoded {
+    /// Decodes the `num_values` values of a `DELTA_BYTE_ARRAY` page (`bytes` holds the values
+    /// only, levels removed), checking that every prefix fits in the value before it and that
+    /// the suffixes fit in the page.
+    pub fn decode(&mut self, bytes: &[u8], num_values: usize) -> Result<()> {
+        self.prefix.clear();
+        self.ends.clear();
+        let mut input = Input { bytes, pos: 0 };
+        let prefixes = delta_binary_packed(&mut input, &mut self.prefix)?;
+        let mut lengths = Vec::new();
+        let suffixes = delta_binary_packed(&mut input, &mut lengths)?;
+        ensure!(
+            prefixes == num_values && suffixes == num_values,
+            "the page holds {num_values} values but {prefixes} prefix and {suffixes} suffix \
+             lengths"
+        );
+        self.suffixes_at = input.pos;
+        let mut end = 0usize;
+        let mut previous_len = 0usize;
+        for (i, (&prefix, &len)) in self.prefix.iter().zip(&lengths).enumerate() {
+            ensure!(
+                prefix as usize <= previous_len,
+                "value {i} of the page shares {prefix} bytes with a previous value of \
+                 {previous_len} bytes"
+            );
+            end += len as usize;
+            self.ends.push(end);
+            previous_len = prefix as usize + len as usize;
+        }
+        ensure!(
+            input.pos + end <= bytes.len(),
+            "the suffixes of the page need {end} bytes from byte {} of a {}-byte page",
+            input.pos,
+            bytes.len()
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Encodes `values` as DELTA_BINARY_PACKED with blocks of 128 in 4 miniblocks, as the
+    /// Parquet writer lays them out (unused miniblocks of the last block without bytes).
+    fn encode(values: &[i64]) -> Vec<u8> {
+        fn uleb(out: &mut Vec<u8>, mut v: u64) {
+            loop {
+                let b = (v & 0x7f) as u8;
+                v >>= 7;
+                if v == 0 {
+                    out.push(b);
+                    return;
+                }
+                out.push(b | 0x80);
+            }
+        }
+        let zig = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
+        let mut out = Vec::new();
+        uleb(&mut out, 128);
+        uleb(&mut out, 4);
+        uleb(&mut out, values.len() as u64);
+        uleb(&mut out, zig(*values.first().unwrap_or(&0)));
+        let deltas: Vec<i64> = values.windows(2).map(|w| w[1] - w[0]).collect();
+        for block in deltas.chunks(128) {
+            let min = *block.iter().min().unwrap();
+            uleb(&mut out, zig(min));
+            let minis: Vec<&[i64]> = block.chunks(32).collect();
+            let widths: Vec<u32> = minis
+                .iter()
+                .map(|m| {
+                    let max = m.iter().map(|d| (d - min) as u64).max().unwrap();
+                    64 - max.leading_zeros()
+                })
+                .collect();
+            for i in 0..4 {
+                out.push(widths.get(i).copied().unwrap_or(0) as u8);
+            }
+            for (m, &w) in minis.iter().zip(&widths) {
+                let mut bits = vec![0u8; 32 * w as usize / 8];
+                for (i, d) in m.iter().enumerate() {
+                    let v = (d - min) as u64;
+                    for b in 0..w as usize {
+                        if v >> b & 1 == 1 {
+                            let at = i * w as usize + b;
+                            bits[at / 8] |= 1 << (at % 8);
+                        }
+                    }
+                }
+                out.extend_from_slice(&bits);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn runs_of_every_width_decode() {
+        let mut state = 1u64;
+        for len in [0usize, 1, 2, 31, 32, 33, 128, 129, 300, 1000] {
+            let values: Vec<i64> = (0..len)
+                .map(|i| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    let spread = 1u64 << (i % 32);
+                    ((state >> 20) % spread) as i64
+                })
+                .collect();
+            let mut bytes = encode(&values);
+            bytes.extend_from_slice(b"tail");
+            let mut input = Input {
+                bytes: &bytes,
+                pos: 0,
+            };
+            let mut out = Vec::new();
+            assert_eq!(delta_binary_packed(&mut input, &mut out).unwrap(), len);
+            let want: Vec<u32> = values.iter().map(|&v| v as u32).collect();
+            assert_eq!(out, want, "{len} values");
+            assert_eq!(&bytes[input.pos..], b"tail", "{len} values");
+        }
+    }
+
+    #[test]
+    fn truncated_and_bad_runs_are_errors() {
+        let bytes = encode(&(0..200).map(|i| i * 3).collect::<Vec<i64>>());
+        for cut in 0..bytes.len() {
+            let mut input = Input {
+                bytes: &bytes[..cut],
+                pos: 0,
+            };
+            assert!(delta_binary_packed(&mut input, &mut Vec::new()).is_err());
+        }
+        let negative = encode(&[5, 2, -1]);
+        let err = delta_binary_packed(
+            &mut Input {
+                bytes: &negative,
+                pos: 0,
+            },
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+    }
+
+    #[test]
+    fn front_coded_pages_check_their_prefixes() {
+        let mut page = encode(&[0, 2]);
+        page.extend(encode(&[2, 1]));
+        page.extend_from_slice(b"abc");
+        let mut f = FrontCoded::default();
+        f.decode(&page, 2).unwrap();
+        assert_eq!(
+            (f.prefix.as_slice(), f.ends.as_slice()),
+            (&[0, 2][..], &[2, 3][..])
+        );
+        assert_eq!(&page[f.suffixes_at..], b"abc");
+
+        let mut bad = encode(&[0, 3]);
+        bad.extend(encode(&[2, 1]));
+        bad.extend_from_slice(b"abc");
+        let err = f.decode(&bad, 2).unwrap_err().to_string();
+        assert!(err.contains("shares 3 bytes"), "{err}");
+
+        let mut short = encode(&[0, 2]);
+        short.extend(encode(&[2, 1]));
+        short.extend_from_slice(b"ab");
+        assert!(f.decode(&short, 2).is_err());
+    }
+}
