@@ -18,6 +18,15 @@ pub fn typed<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
         .with_context(|| format!("column {name} of the wrong type"))
 }
 
+/// The nullable column `name` of `b` as an array of type `T`, or None when the batch leaves it
+/// out (readers drop columns that hold only nulls).
+pub fn optional<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<Option<&'a T>> {
+    match b.column_by_name(name) {
+        None => Ok(None),
+        Some(_) => typed(b, name).map(Some),
+    }
+}
+
 /// A string column as it came: dictionary-encoded (as the Parquet reader gives type, encoding
 /// and instance) or plain.
 pub enum Strings<'a> {

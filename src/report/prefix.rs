@@ -30,6 +30,8 @@ type FastMap = HashMap<Vec<u8>, usize, BuildHasherDefault<Fnv>>;
 
 use serde::Serialize;
 
+use super::aggregate::Tally;
+
 /// Most children per node before the rest are folded into `(other)`.
 pub const MAX_CHILDREN: usize = 200;
 /// Deepest level kept.
@@ -259,6 +261,8 @@ pub struct PrefixTree {
     last_ascii: bool,
     /// The previous key, as read (the next one is built from its first bytes).
     key: Vec<u8>,
+    /// Keys that took the previous key's path, not yet counted in its nodes.
+    pending: Tally,
 }
 
 /// A front-coded key that claims more bytes of the previous key than it has.
@@ -295,6 +299,7 @@ impl PrefixTree {
             last_valid: false,
             last_ascii: false,
             key: Vec::new(),
+            pending: Tally::default(),
             path: Vec::with_capacity(MAX_DEPTH),
             classes: delimiters.is_ascii().then(|| byte_classes(delimiters)),
         }
@@ -457,19 +462,29 @@ impl PrefixTree {
         // What the new core is known to be (a `true` always holds; a `false` may be too
         // cautious, which only sends a later key down the general path).
         path[j].id = Some(IdKind { digits, hex });
+        self.pending.add(bytes);
+        true
+    }
+
+    /// Counts the keys that took the previous key's path into its nodes.
+    fn flush(&mut self) {
+        if self.pending.keys == 0 {
+            return;
+        }
+        let Tally { keys, bytes } = std::mem::take(&mut self.pending);
         let mut node = &mut self.root;
-        node.keys += 1;
+        node.keys += keys;
         node.bytes += bytes;
-        for s in path.iter() {
+        for s in &self.path {
             node = &mut node.children[s.idx];
-            node.keys += 1;
+            node.keys += keys;
             node.bytes += bytes;
         }
-        true
     }
 
     /// Adds one key, whose first `shared` bytes equal those of the key added before it.
     fn add_text(&mut self, key: &[u8], shared: usize, bytes: u64) {
+        self.flush();
         let lossy;
         let ascii = key.is_ascii();
         let valid = ascii || std::str::from_utf8(key).is_ok();
@@ -488,6 +503,7 @@ impl PrefixTree {
             last_valid,
             last_ascii,
             key: _,
+            pending: _,
         } = self;
         let mut node = root;
         node.keys += 1;
@@ -601,6 +617,7 @@ impl PrefixTree {
 
     /// The finished tree.
     pub fn finish(mut self) -> Node {
+        self.flush();
         self.root.finish();
         self.root
     }

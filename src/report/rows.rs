@@ -16,7 +16,7 @@ use arrow_buffer::NullBuffer;
 use rdbinsight_sink_api::schema;
 
 use super::aggregate::{Report, Tally, EXPIRED, FREQ_BUCKETS, IDLE_BUCKETS, NO_TTL, TTL_BUCKETS};
-use super::columns::{typed, value_or_empty, Strings};
+use super::columns::{optional, typed, value_or_empty, Strings};
 use crate::slot::{CODIS_SLOTS, REDIS_SLOTS};
 
 /// The distinct strings of one low-cardinality column, numbered in order of arrival.
@@ -93,14 +93,14 @@ fn valid(nulls: Option<&NullBuffer>, i: usize) -> bool {
 /// Adds every row with a value in `column` to `tallies` at the index `index_of` gives its value
 /// (rows it gives none are left out).
 fn tally_valid<T: ArrowPrimitiveType>(
-    column: &PrimitiveArray<T>,
+    column: Option<&PrimitiveArray<T>>,
     sizes: &[i64],
     tallies: &mut [Tally],
     index_of: impl Fn(T::Native) -> Option<usize>,
 ) {
-    if column.null_count() == column.len() {
+    let Some(column) = column.filter(|c| c.null_count() < c.len()) else {
         return;
-    }
+    };
     for (i, (&v, &size)) in column.values().iter().zip(sizes).enumerate() {
         if column.is_valid(i) {
             if let Some(t) = index_of(v).and_then(|x| tallies.get_mut(x)) {
@@ -127,14 +127,14 @@ impl SlotTallies {
     }
 
     /// Adds the rows of `column` that have a slot.
-    fn add(&mut self, column: &Int32Array, sizes: &[i64]) {
+    fn add(&mut self, column: Option<&Int32Array>, sizes: &[i64]) {
         let range = self.slots.len();
         tally_valid(column, sizes, &mut self.slots, |v| {
             usize::try_from(v).ok().filter(|&s| s < range)
         });
-        if column.null_count() == column.len() {
+        let Some(column) = column.filter(|c| c.null_count() < c.len()) else {
             return;
-        }
+        };
         for (i, (&v, &size)) in column.values().iter().zip(sizes).enumerate() {
             if column.is_valid(i) && usize::try_from(v).map_or(true, |s| s >= range) {
                 self.strays.entry(v).or_default().add(size.max(0) as u64);
@@ -172,6 +172,24 @@ fn ttl_label(index: usize) -> &'static str {
     }
 }
 
+/// The runs of equal labels in `labels`, each with its number of rows and the sum of their
+/// `sizes` (negative sizes count as 0).
+fn runs<'a, L: PartialEq + Copy>(
+    labels: impl Iterator<Item = L> + 'a,
+    sizes: &'a [i64],
+) -> impl Iterator<Item = (L, u64, u64)> + 'a {
+    let mut rows = labels.zip(sizes).peekable();
+    std::iter::from_fn(move || {
+        let (label, &size) = rows.next()?;
+        let (mut keys, mut bytes) = (1u64, size.max(0) as u64);
+        while let Some((_, &size)) = rows.next_if(|(l, _)| *l == label) {
+            keys += 1;
+            bytes += size.max(0) as u64;
+        }
+        Some((label, keys, bytes))
+    })
+}
+
 /// The tallies by type, encoding and instance (and the total).
 #[derive(Default)]
 pub struct LabelTallies {
@@ -204,11 +222,14 @@ impl LabelTallies {
         for per_type in &mut self.by_encoding {
             per_type.resize(encodings, Tally::default());
         }
-        for (i, &size) in sizes.iter().enumerate() {
-            let bytes = size.max(0) as u64;
-            let (t, e) = (self.type_ids[i] as usize, self.encoding_ids[i] as usize);
-            self.by_encoding[t][e].add(bytes);
-            self.by_instance[self.instance_ids[i] as usize].add(bytes);
+        // Sorted keys come in runs of one type and encoding, and of one instance: each run
+        // is summed in registers and added once.
+        let pairs = self.type_ids.iter().zip(&self.encoding_ids);
+        for ((t, e), keys, bytes) in runs(pairs.map(|(&t, &e)| (t, e)), sizes) {
+            self.by_encoding[t as usize][e as usize].add_many(keys, bytes);
+        }
+        for (instance, keys, bytes) in runs(self.instance_ids.iter().copied(), sizes) {
+            self.by_instance[instance as usize].add_many(keys, bytes);
         }
         Ok(())
     }
@@ -289,16 +310,16 @@ impl RowTallies {
     }
 
     /// Adds the rows of one batch (its batch, db, rdb_size, expire_at, idle_seconds, freq and
-    /// slot columns).
+    /// slot columns; a nullable column left out counts as all nulls).
     pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
         let batch = typed::<TimestampNanosecondArray>(b, schema::BATCH)?;
         let db = typed::<Int64Array>(b, schema::DB)?;
         let size = typed::<Int64Array>(b, schema::RDB_SIZE)?;
-        let expire = typed::<TimestampMillisecondArray>(b, schema::EXPIRE_AT)?;
-        let idle = typed::<Int64Array>(b, schema::IDLE_SECONDS)?;
-        let freq = typed::<Int32Array>(b, schema::FREQ)?;
-        let codis = typed::<Int32Array>(b, schema::CODIS_SLOT)?;
-        let slot = typed::<Int32Array>(b, schema::REDIS_SLOT)?;
+        let expire = optional::<TimestampMillisecondArray>(b, schema::EXPIRE_AT)?;
+        let idle = optional::<Int64Array>(b, schema::IDLE_SECONDS)?;
+        let freq = optional::<Int32Array>(b, schema::FREQ)?;
+        let codis = optional::<Int32Array>(b, schema::CODIS_SLOT)?;
+        let slot = optional::<Int32Array>(b, schema::REDIS_SLOT)?;
         let (batches, dbs) = (batch.values(), db.values());
         let sizes = size.values();
         // Column by column: each loop touches few arrays, and a column without values (no
@@ -314,10 +335,7 @@ impl RowTallies {
             self.add_db(db, run as u64, bytes);
             start += run;
         }
-        if expire.null_count() == expire.len() {
-            let bytes = sizes.iter().map(|&s| s.max(0) as u64).sum();
-            self.ttl[0].add_many(sizes.len() as u64, bytes);
-        } else {
+        if let Some(expire) = expire.filter(|e| e.null_count() < e.len()) {
             let (expires, nulls) = (expire.values(), expire.nulls());
             for (i, &size) in sizes.iter().enumerate() {
                 let batch_ms = batches[i] / 1_000_000;
@@ -328,6 +346,9 @@ impl RowTallies {
                 };
                 self.ttl[ttl].add(size.max(0) as u64);
             }
+        } else {
+            let bytes = sizes.iter().map(|&s| s.max(0) as u64).sum();
+            self.ttl[0].add_many(sizes.len() as u64, bytes);
         }
         tally_valid(idle, sizes, &mut self.idle, |v| Some(IDLE_BUCKETS.index(v)));
         tally_valid(freq, sizes, &mut self.freq, |v| {

@@ -10,7 +10,7 @@ use arrow_array::{Array, Int64Array, RecordBatch, TimestampMillisecondArray};
 use rdbinsight_sink_api::schema;
 
 use super::aggregate::{printable_key, push_top, BigKey, TOP_KEYS};
-use super::columns::{typed, Strings};
+use super::columns::{optional, typed, Strings};
 
 /// A biggest-keys heap, smallest kept key on top.
 pub type TopHeap = BinaryHeap<Reverse<BigKey>>;
@@ -29,7 +29,7 @@ pub struct TopColumns<'a> {
     sizes: &'a [i64],
     counts: &'a [i64],
     dbs: &'a [i64],
-    expire: &'a TimestampMillisecondArray,
+    expire: Option<&'a TimestampMillisecondArray>,
     instances: Strings<'a>,
     types: Strings<'a>,
     encodings: Strings<'a>,
@@ -42,7 +42,7 @@ impl<'a> TopColumns<'a> {
             sizes: typed::<Int64Array>(b, schema::RDB_SIZE)?.values(),
             counts: typed::<Int64Array>(b, schema::MEMBER_COUNT)?.values(),
             dbs: typed::<Int64Array>(b, schema::DB)?.values(),
-            expire: typed::<TimestampMillisecondArray>(b, schema::EXPIRE_AT)?,
+            expire: optional::<TimestampMillisecondArray>(b, schema::EXPIRE_AT)?,
             instances: Strings::of(b, schema::INSTANCE)?,
             types: Strings::of(b, schema::TYPE)?,
             encodings: Strings::of(b, schema::ENCODING)?,
@@ -61,7 +61,7 @@ impl<'a> TopColumns<'a> {
             encoding: self.encodings.at(i).to_string(),
             member_count: self.counts[i],
             rdb_size: self.sizes[i],
-            expire_at: self.expire.is_valid(i).then(|| self.expire.value(i)),
+            expire_at: self.expire.filter(|e| e.is_valid(i)).map(|e| e.value(i)),
         }
     }
 }

@@ -13,6 +13,7 @@ use parquet::arrow::arrow_reader::{
     ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
+use parquet::file::metadata::ParquetMetaData;
 
 use rdbinsight_sink_api::keys::DeltaKeys;
 
@@ -96,7 +97,8 @@ pub fn for_each_batch(
 /// [`DeltaKeys`]; its first key stands on its own at the start of each file). Where a file's
 /// `key` column is front-coded already (`DELTA_BYTE_ARRAY`, as this sink writes it), it is
 /// read page by page into that form and left out of the record batches; otherwise it is read
-/// through Arrow (and stays in the batches) and front-coded from there.
+/// through Arrow (and stays in the batches) and front-coded from there. Nullable columns
+/// that hold only nulls in a file (by its statistics) are left out of its batches too.
 pub fn for_each_batch_with_keys(
     batch_dir: &Path,
     columns: &[&str],
@@ -107,6 +109,12 @@ pub fn for_each_batch_with_keys(
     for file in batch_files(batch_dir)? {
         let (input, metadata) = open(&file, as_dictionary)?;
         let context = || format!("cannot read {}", file.display());
+        let empty = null_columns(metadata.metadata());
+        let columns: Vec<&str> = columns
+            .iter()
+            .copied()
+            .filter(|c| !empty.iter().any(|e| e == c))
+            .collect();
         match KeyPages::open(&file, key, metadata.metadata().clone())? {
             Some(mut pages) => {
                 let others: Vec<&str> = columns.iter().copied().filter(|c| *c != key).collect();
@@ -135,6 +143,25 @@ pub fn for_each_batch_with_keys(
         }
     }
     Ok(())
+}
+
+/// The nullable top-level columns whose statistics say every value is null in every row group.
+fn null_columns(metadata: &ParquetMetaData) -> Vec<String> {
+    let schema = metadata.file_metadata().schema_descr();
+    (0..schema.num_columns())
+        .filter(|&i| {
+            let column = schema.column(i);
+            column.max_def_level() == 1
+                && column.max_rep_level() == 0
+                && column.path().parts().len() == 1
+                && metadata.row_groups().iter().all(|rg| {
+                    let chunk = rg.column(i);
+                    chunk.statistics().and_then(|s| s.null_count_opt())
+                        == u64::try_from(chunk.num_values()).ok()
+                })
+        })
+        .map(|i| schema.column(i).name().to_string())
+        .collect()
 }
 
 /// Opens `file` and reads its footer, with the string columns named in `as_dictionary` to be
