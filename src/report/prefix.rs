@@ -63,6 +63,13 @@ impl Node {
     /// The index of the child named `name` (UTF-8; created, or `(other)` when the node is
     /// full).
     fn child_index(&mut self, name: &[u8]) -> usize {
+        // A few children (the usual case: `attrs` and `profile` under `user:*:`) are found
+        // faster by comparing names than by hashing.
+        if self.children.len() <= 8 {
+            if let Some(i) = self.children.iter().position(|c| c.name.as_bytes() == name) {
+                return i;
+            }
+        }
         match self.index.get(name) {
             Some(&i) => i,
             None => {
@@ -152,6 +159,79 @@ fn segment_name<'a>(
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && common_prefix(a, b) == a.len()
+}
+
+/// Where the first delimiter of `bytes` is (if any), and whether the bytes before it are all
+/// digits, and all hex digits or dashes, looked up byte by byte in `classes`.
+#[inline(always)]
+fn scan_bytes(bytes: &[u8], classes: &[u8; 256]) -> (Option<usize>, bool, bool) {
+    let (mut digits, mut hex) = (true, true);
+    for (i, &b) in bytes.iter().enumerate() {
+        let class = classes[b as usize];
+        if class & DELIMITER != 0 {
+            return (Some(i), digits, hex);
+        }
+        digits &= class & DIGIT != 0;
+        hex &= class & HEX != 0;
+    }
+    (None, digits, hex)
+}
+
+/// A byte of ones in every lane.
+const LANES: u64 = 0x0101_0101_0101_0101;
+/// The top bit of every lane.
+const TOPS: u64 = 0x8080_8080_8080_8080;
+
+/// The top bit of every byte of `x` (ASCII) from `lo` to `hi`.
+#[inline(always)]
+fn lanes_between(x: u64, lo: u8, hi: u8) -> u64 {
+    (x + LANES * u64::from(0x80 - lo)) & !(x + LANES * u64::from(0x7f - hi)) & TOPS
+}
+
+/// Whether every byte of `bytes` (eight or more) is a hex digit, and if so whether every one
+/// is a decimal digit; eight bytes at a time, without a branch per byte (which long random
+/// ids, such as session tokens, would mispredict).
+#[inline(always)]
+fn hex_words(bytes: &[u8]) -> Option<bool> {
+    let word = |at: usize| {
+        let lanes = bytes.get(at..at + 8).unwrap_or_default();
+        u64::from_le_bytes(<[u8; 8]>::try_from(lanes).unwrap_or_default())
+    };
+    // Whole words, then the last eight bytes (overlapping the words before when the length
+    // is not a multiple of eight).
+    let last = bytes.len().checked_sub(8)?;
+    let (mut hex, mut digits) = (TOPS, TOPS);
+    let mut at = 0;
+    loop {
+        let w = word(at.min(last));
+        let digit = lanes_between(w, b'0', b'9');
+        // Clearing bit 5 maps `a`-`f` onto `A`-`F` (and nothing else onto them).
+        let letter = lanes_between(w & !(LANES * 0x20), b'A', b'F');
+        // Only ASCII lanes: a byte of 0x80 or more would carry into its neighbour.
+        let ascii = !w & TOPS;
+        hex &= (digit | letter) & ascii;
+        digits &= digit & ascii;
+        if hex != TOPS {
+            return None;
+        }
+        if at >= last {
+            return Some(digits == TOPS);
+        }
+        at += 8;
+    }
+}
+
+/// Copies `src` into `dst` (of the same length), byte by byte when short: a library call
+/// costs more than the few bytes of an id.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    if src.len() <= 4 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
 }
 
 /// One step of the previous key's path.
@@ -263,6 +343,8 @@ pub struct PrefixTree {
     key: Vec<u8>,
     /// Keys that took the previous key's path, not yet counted in its nodes.
     pending: Tally,
+    /// Whether a delimiter is a hex digit (then a run of hex digits may hold one).
+    hex_delimiters: bool,
 }
 
 /// A front-coded key that claims more bytes of the previous key than it has.
@@ -300,6 +382,7 @@ impl PrefixTree {
             last_ascii: false,
             key: Vec::new(),
             pending: Tally::default(),
+            hex_delimiters: delimiters.chars().any(|c| c.is_ascii_hexdigit()),
             path: Vec::with_capacity(MAX_DEPTH),
             classes: delimiters.is_ascii().then(|| byte_classes(delimiters)),
         }
@@ -369,6 +452,7 @@ impl PrefixTree {
     /// Adds the key made of the first `shared` bytes of the key added before it and then
     /// `suffix` (any `shared` up to their longest common prefix works; 0 always does). Fails,
     /// adding nothing, when `shared` exceeds the previous key.
+    #[inline]
     pub fn add_front_coded(
         &mut self,
         shared: usize,
@@ -381,10 +465,9 @@ impl PrefixTree {
                 previous_len: self.key.len(),
             });
         }
-        let same = self.same_path(shared, suffix, bytes);
-        self.key.truncate(shared);
-        self.key.extend_from_slice(suffix);
-        if !same {
+        if !self.same_path(shared, suffix, bytes) {
+            self.key.truncate(shared);
+            self.key.extend_from_slice(suffix);
             let key = std::mem::take(&mut self.key);
             self.add_text(&key, shared, bytes);
             self.key = key;
@@ -396,8 +479,9 @@ impl PrefixTree {
     /// when the new key differs from the previous one only inside an id-like segment that
     /// stays id-like with the same delimiter, and everything after that segment is the same
     /// bytes, the key takes the previous key's path. Counts the key along that path and
-    /// returns true then; returns false, changing nothing, otherwise. Runs before the key
-    /// buffer (the previous key) is overwritten.
+    /// returns true then, the key buffer holding the new key; returns false, changing
+    /// nothing, otherwise.
+    #[inline(always)]
     fn same_path(&mut self, shared: usize, suffix: &[u8], bytes: u64) -> bool {
         let Some(classes) = self.classes.as_ref() else {
             return false;
@@ -423,17 +507,17 @@ impl PrefixTree {
         };
         // The shared bytes of the segment are a prefix of its old core: what held for all of
         // it holds for them.
-        let (mut digits, mut hex) = (kind.digits, kind.hex);
-        let mut found = None;
-        for (i, &b) in suffix.iter().enumerate() {
-            let class = classes[b as usize];
-            if class & DELIMITER != 0 {
-                found = Some(i);
-                break;
-            }
-            digits &= class & DIGIT != 0;
-            hex &= class & HEX != 0;
-        }
+        let words = if suffix.len() >= 16 {
+            hex_words(suffix)
+        } else {
+            None
+        };
+        let (found, suffix_digits, suffix_hex) = match words {
+            // No delimiter is a hex digit (see `hex_delimiters`).
+            Some(digits) if !self.hex_delimiters => (None, digits, true),
+            _ => scan_bytes(suffix, classes),
+        };
+        let (digits, hex) = (kind.digits && suffix_digits, kind.hex && suffix_hex);
         let core_len = shared - start + found.unwrap_or(suffix.len());
         if !id_like(core_len, digits, hex) {
             return false;
@@ -449,6 +533,13 @@ impl PrefixTree {
                 for s in &mut path[j..] {
                     s.end = s.end - old_end + new_end;
                 }
+                // The bytes after the segment stay; the segment's new bytes replace the old.
+                if new_end == old_end {
+                    copy_short(&mut self.key[shared..new_end], &suffix[..=i]);
+                } else {
+                    self.key.truncate(shared);
+                    self.key.extend_from_slice(suffix);
+                }
             }
             None => {
                 // A last segment that ran to the end of the key still does (not at the top,
@@ -457,6 +548,12 @@ impl PrefixTree {
                     return false;
                 }
                 path[j].end = shared + suffix.len();
+                if shared + suffix.len() == self.key.len() {
+                    copy_short(&mut self.key[shared..], suffix);
+                } else {
+                    self.key.truncate(shared);
+                    self.key.extend_from_slice(suffix);
+                }
             }
         }
         // What the new core is known to be (a `true` always holds; a `false` may be too
@@ -483,6 +580,7 @@ impl PrefixTree {
     }
 
     /// Adds one key, whose first `shared` bytes equal those of the key added before it.
+    #[inline(never)]
     fn add_text(&mut self, key: &[u8], shared: usize, bytes: u64) {
         self.flush();
         let lossy;
@@ -504,6 +602,7 @@ impl PrefixTree {
             last_ascii,
             key: _,
             pending: _,
+            hex_delimiters: _,
         } = self;
         let mut node = root;
         node.keys += 1;
@@ -704,6 +803,29 @@ mod tests {
             keys.push(format!("u:{i}:\u{e9}").into_bytes());
         }
         keys
+    }
+
+    #[test]
+    fn word_checks_of_hex_runs_agree_with_bytes() {
+        let alphabet = b"0123456789abcdefABCDEFgxyzGZ:/.|-_ ~@`\x80\xff";
+        let mut state = 5u64;
+        for _ in 0..20000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (state >> 59) as usize;
+            // Mostly hex digits, so that whole runs of them come up.
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| {
+                    let r = (state >> (i % 16 * 4)) as usize + i * 7;
+                    let pool = if r.is_multiple_of(5) { alphabet.len() } else { 22 };
+                    alphabet[r % pool]
+                })
+                .collect();
+            let want = (len >= 8 && bytes.iter().all(u8::is_ascii_hexdigit))
+                .then(|| bytes.iter().all(u8::is_ascii_digit));
+            assert_eq!(hex_words(&bytes), want, "{bytes:?}");
+        }
     }
 
     #[test]

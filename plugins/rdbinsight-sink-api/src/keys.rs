@@ -14,7 +14,8 @@ use arrow_array::{Array, BinaryArray};
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DeltaKeys {
     shared: Vec<u32>,
-    ends: Vec<usize>,
+    /// Length of each key's suffix; they add up to the length of `suffixes`.
+    lens: Vec<u32>,
     suffixes: Vec<u8>,
 }
 
@@ -28,7 +29,7 @@ impl DeltaKeys {
     pub fn with_capacity(rows: usize, bytes: usize) -> Self {
         Self {
             shared: Vec::with_capacity(rows),
-            ends: Vec::with_capacity(rows),
+            lens: Vec::with_capacity(rows),
             suffixes: Vec::with_capacity(bytes),
         }
     }
@@ -52,44 +53,49 @@ impl DeltaKeys {
     }
 
     /// Appends a key: `shared` leading bytes of the key before it, then `suffix`.
-    pub fn push(&mut self, shared: u32, suffix: &[u8]) {
-        self.shared.push(shared);
-        self.suffixes.extend_from_slice(suffix);
-        self.ends.push(self.suffixes.len());
-    }
-
-    /// Appends a run of keys whose suffixes lie back to back in `suffixes`: key `i` shares
-    /// `shared[i]` bytes with the key before it, and its suffix ends at offset `ends[i]` of
-    /// `suffixes` (the first suffix starts at `start`). This is the layout of a Parquet
-    /// `DELTA_BYTE_ARRAY` page: one copy for the whole run.
     ///
     /// # Panics
     ///
-    /// When `shared` and `ends` differ in length, or `ends` is not non-decreasing from `start`
-    /// up to `suffixes.len()`.
-    pub fn extend(&mut self, shared: &[u32], start: usize, ends: &[usize], suffixes: &[u8]) {
-        assert_eq!(shared.len(), ends.len(), "one suffix end per key");
-        let Some(&last) = ends.last() else {
-            return;
-        };
-        let ordered = ends.windows(2).all(|w| w[0] <= w[1]);
-        assert!(
-            ordered && start <= ends[0] && last <= suffixes.len(),
-            "suffix ends out of order or beyond the suffix bytes"
+    /// When `suffix` is 4 GiB or longer.
+    pub fn push(&mut self, shared: u32, suffix: &[u8]) {
+        let len = u32::try_from(suffix.len()).expect("a key suffix under 4 GiB");
+        self.shared.push(shared);
+        self.lens.push(len);
+        self.suffixes.extend_from_slice(suffix);
+    }
+
+    /// Appends a run of keys whose suffixes lie back to back in `suffixes`: key `i` shares
+    /// `shared[i]` bytes with the key before it, and its suffix is the next `lens[i]` bytes.
+    /// This is the layout of a Parquet `DELTA_BYTE_ARRAY` page: one copy for the whole run.
+    ///
+    /// # Panics
+    ///
+    /// When `shared` and `lens` differ in length, or `lens` do not add up to the length of
+    /// `suffixes`.
+    pub fn extend(&mut self, shared: &[u32], lens: &[u32], suffixes: &[u8]) {
+        assert_eq!(shared.len(), lens.len(), "one suffix length per key");
+        let total: u64 = lens.iter().map(|&l| u64::from(l)).sum();
+        assert_eq!(
+            total,
+            suffixes.len() as u64,
+            "suffix lengths add up to the suffix bytes"
         );
-        let base = self.suffixes.len();
-        self.suffixes.extend_from_slice(&suffixes[start..last]);
         self.shared.extend_from_slice(shared);
-        self.ends.extend(ends.iter().map(|&end| end - start + base));
+        self.lens.extend_from_slice(lens);
+        self.suffixes.extend_from_slice(suffixes);
     }
 
     /// The shared length and suffix of every key, in order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &[u8])> + '_ {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        let mut end = 0;
         self.shared
             .iter()
-            .zip(starts.zip(&self.ends))
-            .map(|(&shared, (start, &end))| (shared as usize, &self.suffixes[start..end]))
+            .zip(&self.lens)
+            .map(move |(&shared, &len)| {
+                let start = end;
+                end += len as usize;
+                (shared as usize, &self.suffixes[start..end])
+            })
     }
 
     /// Number of keys.
@@ -110,7 +116,7 @@ impl DeltaKeys {
     /// Removes every key, keeping the allocations.
     pub fn clear(&mut self) {
         self.shared.clear();
-        self.ends.clear();
+        self.lens.clear();
         self.suffixes.clear();
     }
 }
@@ -222,7 +228,7 @@ mod tests {
         pushed.push(2, b"");
         let mut run = DeltaKeys::new();
         run.push(0, b"x");
-        run.extend(&[0, 1, 2], 3, &[5, 6, 6], b"zzzabc");
+        run.extend(&[0, 1, 2], &[2, 1, 0], b"abc");
         assert_eq!(run, pushed);
     }
 

@@ -128,13 +128,13 @@ fn delta_binary_packed(input: &mut Input<'_>, out: &mut Vec<u32>) -> Result<usiz
     let total = input.uleb()? as usize;
     let first = input.zigzag()?;
     ensure!(
-        miniblocks > 0 && block_size % 128 == 0 && block_size > 0 && block_size <= 1 << 20,
+        miniblocks > 0 && block_size.is_multiple_of(128) && block_size > 0 && block_size <= 1 << 20,
         "delta block of {block_size} values in {miniblocks} miniblocks at byte {start}: expected \
          a multiple of 128 values in at least one miniblock"
     );
     let per_miniblock = block_size / miniblocks;
     ensure!(
-        per_miniblock % 32 == 0 && per_miniblock * miniblocks == block_size,
+        per_miniblock.is_multiple_of(32) && per_miniblock * miniblocks == block_size,
         "delta miniblocks of {block_size}/{miniblocks} values at byte {start}: expected a \
          multiple of 32"
     );
@@ -193,8 +193,8 @@ fn delta_binary_packed(input: &mut Input<'_>, out: &mut Vec<u32>) -> Result<usiz
 pub struct FrontCoded {
     /// Bytes each value shares with the value before it in the page (0 for the first).
     pub prefix: Vec<u32>,
-    /// End of each value's suffix in `suffixes`.
-    pub ends: Vec<usize>,
+    /// Length of each value's suffix.
+    pub lens: Vec<u32>,
     /// Where the suffix bytes start in the page.
     pub suffixes_at: usize,
 }
@@ -205,32 +205,38 @@ impl FrontCoded {
     /// the suffixes fit in the page.
     pub fn decode(&mut self, bytes: &[u8], num_values: usize) -> Result<()> {
         self.prefix.clear();
-        self.ends.clear();
+        self.lens.clear();
         let mut input = Input { bytes, pos: 0 };
         let prefixes = delta_binary_packed(&mut input, &mut self.prefix)?;
-        let mut lengths = Vec::new();
-        let suffixes = delta_binary_packed(&mut input, &mut lengths)?;
+        let suffixes = delta_binary_packed(&mut input, &mut self.lens)?;
         ensure!(
             prefixes == num_values && suffixes == num_values,
             "the page holds {num_values} values but {prefixes} prefix and {suffixes} suffix \
              lengths"
         );
         self.suffixes_at = input.pos;
-        let mut end = 0usize;
-        let mut previous_len = 0usize;
-        for (i, (&prefix, &len)) in self.prefix.iter().zip(&lengths).enumerate() {
-            ensure!(
-                prefix as usize <= previous_len,
-                "value {i} of the page shares {prefix} bytes with a previous value of \
-                 {previous_len} bytes"
+        // Value i is prefix[i] + lens[i] bytes long; the next may share at most that.
+        let previous_lens = std::iter::once(0).chain(
+            self.prefix
+                .iter()
+                .zip(&self.lens)
+                .map(|(&p, &l)| u64::from(p) + u64::from(l)),
+        );
+        if let Some(i) = self
+            .prefix
+            .iter()
+            .zip(previous_lens)
+            .position(|(&p, previous)| u64::from(p) > previous)
+        {
+            bail!(
+                "value {i} of the page shares {} bytes with a shorter previous value",
+                self.prefix[i]
             );
-            end += len as usize;
-            self.ends.push(end);
-            previous_len = prefix as usize + len as usize;
         }
+        let total: u64 = self.lens.iter().map(|&l| u64::from(l)).sum();
         ensure!(
-            input.pos + end <= bytes.len(),
-            "the suffixes of the page need {end} bytes from byte {} of a {}-byte page",
+            input.pos as u64 + total <= bytes.len() as u64,
+            "the suffixes of the page need {total} bytes from byte {} of a {}-byte page",
             input.pos,
             bytes.len()
         );
@@ -349,8 +355,8 @@ mod tests {
         let mut f = FrontCoded::default();
         f.decode(&page, 2).unwrap();
         assert_eq!(
-            (f.prefix.as_slice(), f.ends.as_slice()),
-            (&[0, 2][..], &[2, 3][..])
+            (f.prefix.as_slice(), f.lens.as_slice()),
+            (&[0, 2][..], &[2, 1][..])
         );
         assert_eq!(&page[f.suffixes_at..], b"abc");
 
@@ -358,7 +364,7 @@ mod tests {
         bad.extend(encode(&[2, 1]));
         bad.extend_from_slice(b"abc");
         let err = f.decode(&bad, 2).unwrap_err().to_string();
-        assert!(err.contains("shares 3 bytes"), "{err}");
+        assert!(err.contains("value 1 of the page shares 3 bytes"), "{err}");
 
         let mut short = encode(&[0, 2]);
         short.extend(encode(&[2, 1]));

@@ -34,6 +34,8 @@ pub struct KeyPages {
     decoded: FrontCoded,
     /// The next value of the current page.
     next: usize,
+    /// Where the next value's suffix starts, from the page's first suffix.
+    offset: usize,
     /// Pages read from the current row group.
     page_index: usize,
 }
@@ -73,6 +75,7 @@ impl KeyPages {
             page: Bytes::new(),
             decoded: FrontCoded::default(),
             next: 0,
+            offset: 0,
             page_index: 0,
         }))
     }
@@ -86,16 +89,15 @@ impl KeyPages {
                 continue;
             }
             let end = (self.next + n).min(self.decoded.prefix.len());
-            let start = match self.next {
-                0 => 0,
-                i => self.decoded.ends[i - 1],
-            };
+            let lens = &self.decoded.lens[self.next..end];
+            let bytes: usize = lens.iter().map(|&l| l as usize).sum();
+            let start = self.decoded.suffixes_at + self.offset;
             out.extend(
                 &self.decoded.prefix[self.next..end],
-                start,
-                &self.decoded.ends[self.next..end],
-                &self.page[self.decoded.suffixes_at..],
+                lens,
+                &self.page[start..start + bytes],
             );
+            self.offset += bytes;
             n -= end - self.next;
             self.next = end;
         }
@@ -169,6 +171,7 @@ impl KeyPages {
             }
             self.page = values;
             self.next = 0;
+            self.offset = 0;
             if num_values > 0 {
                 return Ok(());
             }
