@@ -128,6 +128,8 @@ pub const READ_COLUMNS: [&str; 13] = [
 /// The half of an [`Aggregator`] that looks at each key (the prefix tree, the biggest keys),
 /// and the tallies by type, encoding and instance (which balance the two threads' work).
 pub(super) struct KeysHalf<'a> {
+    /// The row tallies of the batches the reading thread had no time for.
+    rows: &'a mut RowTallies,
     labels: &'a mut LabelTallies,
     tree: &'a mut PrefixTree,
     top: &'a mut TopKeys,
@@ -135,8 +137,11 @@ pub(super) struct KeysHalf<'a> {
 
 impl KeysHalf<'_> {
     /// Adds the rows of one batch, whose keys are `keys` (front-coded, in row order; the
-    /// batch's own key column, if any, is not read).
-    pub(super) fn add(&mut self, b: &RecordBatch, keys: &DeltaKeys) -> Result<()> {
+    /// batch's own key column, if any, is not read), and its row tallies unless `tallied`.
+    pub(super) fn add(&mut self, b: &RecordBatch, keys: &DeltaKeys, tallied: bool) -> Result<()> {
+        if !tallied {
+            self.rows.add(b)?;
+        }
         ensure!(
             keys.len() == b.num_rows(),
             "a batch of {} rows came with {} keys",
@@ -163,6 +168,8 @@ pub const DICTIONARY_COLUMNS: [&str; 3] = [schema::INSTANCE, schema::TYPE, schem
 pub struct Aggregator {
     report: Report,
     rows: RowTallies,
+    /// Row tallies taken on the per-key thread (see [`super::aggregate_overlapped`]).
+    keys_side_rows: RowTallies,
     labels: LabelTallies,
     tree: PrefixTree,
     top: TopKeys,
@@ -363,6 +370,7 @@ impl Aggregator {
                 prefixes: Node::default(),
             },
             rows: RowTallies::default(),
+            keys_side_rows: RowTallies::default(),
             labels: LabelTallies::default(),
             tree: PrefixTree::new(delimiters),
             top: TopKeys::default(),
@@ -373,9 +381,8 @@ impl Aggregator {
     /// Adds the rows of one batch (every column of [`READ_COLUMNS`]).
     pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
         let keys = DeltaKeys::from_binary(typed::<BinaryArray>(b, schema::KEY)?);
-        let (rows, mut half) = self.halves();
-        rows.add(b)?;
-        half.add(b, &keys)
+        let (_, mut half) = self.halves();
+        half.add(b, &keys, false)
     }
 
     /// The two halves of [`Aggregator::add`], to feed from two threads: most distributions,
@@ -384,6 +391,7 @@ impl Aggregator {
         (
             &mut self.rows,
             KeysHalf {
+                rows: &mut self.keys_side_rows,
                 labels: &mut self.labels,
                 tree: &mut self.tree,
                 top: &mut self.top,
@@ -482,6 +490,7 @@ impl Aggregator {
             v
         };
         std::mem::take(&mut self.rows).merge_into(&mut self.report);
+        std::mem::take(&mut self.keys_side_rows).merge_into(&mut self.report);
         std::mem::take(&mut self.labels).merge_into(&mut self.report);
         for ((t, e), tally) in self.encodings {
             self.report

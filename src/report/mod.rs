@@ -23,29 +23,36 @@ const CSS: &str = include_str!("assets/report.css");
 const JS: &str = include_str!("assets/report.js");
 
 /// Feeds `agg` with the batches `produce` reads, on two threads: the reading thread decodes
-/// (Parquet pages, ArrowStream over HTTP) and tallies most distributions, this one does the
-/// per-key work (key-prefix tree, biggest keys) and the tallies by type, encoding and
-/// instance; at most two batches wait between them.
+/// (Parquet pages, ArrowStream over HTTP), this one does the per-key work (key-prefix tree,
+/// biggest keys) and the tallies by type, encoding and instance; at most two batches wait
+/// between them. The other distributions (db, TTL, idle, LFU, slots) of a batch are tallied
+/// by whichever thread has time: by the reading thread when the queue is full, else here.
 pub fn aggregate_overlapped<P>(agg: &mut Aggregator, produce: P) -> Result<()>
 where
     P: FnOnce(&mut dyn FnMut(&RecordBatch, DeltaKeys) -> Result<()>) -> Result<()> + Send,
 {
     let (rows, mut keys) = agg.halves();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(RecordBatch, DeltaKeys)>(2);
+    // (batch, its keys, whether its rows are tallied already)
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(RecordBatch, DeltaKeys, bool)>(2);
     std::thread::scope(|scope| {
         let producer = std::thread::Builder::new()
             .name("rdbinsight-decode".into())
             .spawn_scoped(scope, move || {
-                let mut send = |b: &RecordBatch, k: DeltaKeys| {
-                    rows.add(b)?;
-                    tx.send((b.clone(), k))
-                        .map_err(|_| anyhow::anyhow!("the report stopped reading"))
-                };
+                let stopped = || anyhow::anyhow!("the report stopped reading");
+                let mut send =
+                    |b: &RecordBatch, k: DeltaKeys| match tx.try_send((b.clone(), k, false)) {
+                        Ok(()) => Ok(()),
+                        Err(std::sync::mpsc::TrySendError::Full((b, k, _))) => {
+                            rows.add(&b)?;
+                            tx.send((b, k, true)).map_err(|_| stopped())
+                        }
+                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => Err(stopped()),
+                    };
                 produce(&mut send)
             })?;
         let mut failed = None;
-        for (batch, batch_keys) in &rx {
-            if let Err(e) = keys.add(&batch, &batch_keys) {
+        for (batch, batch_keys, tallied) in &rx {
+            if let Err(e) = keys.add(&batch, &batch_keys, tallied) {
                 failed = Some(e);
                 break;
             }

@@ -818,7 +818,11 @@ mod tests {
             let bytes: Vec<u8> = (0..len)
                 .map(|i| {
                     let r = (state >> (i % 16 * 4)) as usize + i * 7;
-                    let pool = if r.is_multiple_of(5) { alphabet.len() } else { 22 };
+                    let pool = if r.is_multiple_of(5) {
+                        alphabet.len()
+                    } else {
+                        22
+                    };
                     alphabet[r % pool]
                 })
                 .collect();

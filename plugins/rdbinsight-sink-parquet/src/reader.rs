@@ -17,6 +17,7 @@ use parquet::file::metadata::ParquetMetaData;
 
 use rdbinsight_sink_api::keys::DeltaKeys;
 
+use crate::constants::{constant_columns, Constant};
 use crate::key_pages::KeyPages;
 use crate::path::{sanitize_name, BATCH_PREFIX, CLUSTER_PREFIX, PARQUET_EXT};
 
@@ -98,7 +99,8 @@ pub fn for_each_batch(
 /// `key` column is front-coded already (`DELTA_BYTE_ARRAY`, as this sink writes it), it is
 /// read page by page into that form and left out of the record batches; otherwise it is read
 /// through Arrow (and stays in the batches) and front-coded from there. Nullable columns
-/// that hold only nulls in a file (by its statistics) are left out of its batches too.
+/// that hold only nulls in a file (by its statistics) are left out of its batches too, and
+/// columns that hold one value in a file are not decoded but filled with it.
 pub fn for_each_batch_with_keys(
     batch_dir: &Path,
     columns: &[&str],
@@ -118,8 +120,16 @@ pub fn for_each_batch_with_keys(
         match KeyPages::open(&file, key, metadata.metadata().clone())? {
             Some(mut pages) => {
                 let others: Vec<&str> = columns.iter().copied().filter(|c| *c != key).collect();
-                for batch in batches(&file, input, metadata, &others)? {
+                let constants = constant_columns(metadata.metadata(), metadata.schema(), &others);
+                let schema = projected(metadata.schema(), &others);
+                let decoded: Vec<&str> = others
+                    .iter()
+                    .copied()
+                    .filter(|c| !constants.iter().any(|k| k.name == *c))
+                    .collect();
+                for batch in batches(&file, input, metadata, &decoded)? {
                     let batch = batch.with_context(context)?;
+                    let batch = with_constants(batch, &schema, &constants).with_context(context)?;
                     let mut keys = DeltaKeys::with_capacity(batch.num_rows(), 0);
                     pages.take(batch.num_rows(), &mut keys)?;
                     f(&batch, keys)?;
@@ -143,6 +153,51 @@ pub fn for_each_batch_with_keys(
         }
     }
     Ok(())
+}
+
+/// `schema` with only the fields named in `names` (in the schema's order, as a projection
+/// reads them).
+fn projected(schema: &SchemaRef, names: &[&str]) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .filter(|f| names.contains(&f.name().as_str()))
+        .map(|f| f.as_ref().clone())
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` (read without the `constants` columns) with them put back where `schema` has them.
+fn with_constants(
+    batch: RecordBatch,
+    schema: &SchemaRef,
+    constants: &[Constant],
+) -> Result<RecordBatch> {
+    if constants.is_empty() {
+        return Ok(batch);
+    }
+    let rows = batch.num_rows();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(
+            |field| match constants.iter().find(|c| c.name == *field.name()) {
+                Some(c) => c
+                    .array(field, rows)
+                    .with_context(|| format!("cannot make column {} of one value", field.name())),
+                None => batch
+                    .column_by_name(field.name())
+                    .cloned()
+                    .with_context(|| format!("column {} missing", field.name())),
+            },
+        )
+        .collect::<Result<Vec<_>>>()?;
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
 }
 
 /// The nullable top-level columns whose statistics say every value is null in every row group.
