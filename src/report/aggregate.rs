@@ -150,11 +150,21 @@ impl KeysHalf<'_> {
         );
         let sizes = typed::<Int64Array>(b, schema::RDB_SIZE)?.values();
         let columns = TopColumns::of(b)?;
-        for (i, ((shared, suffix), &size)) in keys.iter().zip(sizes).enumerate() {
-            self.tree
-                .add_front_coded(shared, suffix, size.max(0) as u64)
-                .map_err(|e| anyhow!("bad key stream: {e}"))?;
-            self.top.offer(&columns, i, self.tree.last_key());
+        let bad = |e| anyhow!("bad key stream: {e}");
+        if self.top.may_take(&columns) {
+            for (i, ((shared, suffix), &size)) in keys.iter().zip(sizes).enumerate() {
+                self.tree
+                    .add_front_coded(shared, suffix, size.max(0) as u64)
+                    .map_err(bad)?;
+                self.top.offer(&columns, i, self.tree.last_key());
+            }
+        } else {
+            // No row of the batch can enter the biggest keys: only the tree looks at them.
+            for ((shared, suffix), &size) in keys.iter().zip(sizes) {
+                self.tree
+                    .add_front_coded(shared, suffix, size.max(0) as u64)
+                    .map_err(bad)?;
+            }
         }
         self.labels.add(b)
     }

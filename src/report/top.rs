@@ -88,6 +88,13 @@ impl Default for TopKeys {
 }
 
 impl TopKeys {
+    /// Whether a row of `columns` may enter a heap: its size or member count reaches the
+    /// smallest kept one.
+    pub fn may_take(&self, columns: &TopColumns<'_>) -> bool {
+        let max = |v: &[i64]| v.iter().copied().max().unwrap_or(i64::MIN);
+        max(columns.sizes) >= self.size_floor || max(columns.counts) >= self.members_floor
+    }
+
     /// Offers row `i` of `columns`, whose key is `key`, to both heaps.
     #[inline]
     pub fn offer(&mut self, columns: &TopColumns<'_>, i: usize, key: &[u8]) {

@@ -112,7 +112,11 @@ fn unpack_miniblock(bits: &[u8], width: u32, n: usize, out: &mut Vec<u64>) {
             for (k, v) in values.iter_mut().enumerate() {
                 *v = ((word >> (k * w)) & mask) as u64;
             }
-            out.extend_from_slice(&values[..(n - group * 8).min(8)]);
+            // A whole group is a copy of known size, which the compiler inlines.
+            match n - group * 8 {
+                8.. => out.extend_from_slice(&values),
+                k => out.extend_from_slice(&values[..k]),
+            }
         }
     } else {
         out.extend((0..n).map(|i| unpack(bits, width, i)));

@@ -20,6 +20,10 @@ use rdbinsight_sink_api::keys::DeltaKeys;
 use crate::constants::{constant_columns, Constant};
 use crate::key_pages::KeyPages;
 use crate::path::{sanitize_name, BATCH_PREFIX, CLUSTER_PREFIX, PARQUET_EXT};
+use arrow_array::ArrayRef;
+
+/// Rows per record batch read.
+const BATCH_ROWS: usize = 65_536;
 
 /// The published batch directory of `cluster` under `dir`: `batch` when given (the slug, with
 /// or without `batch=`), else the newest.
@@ -122,16 +126,20 @@ pub fn for_each_batch_with_keys(
                 let others: Vec<&str> = columns.iter().copied().filter(|c| *c != key).collect();
                 let constants = constant_columns(metadata.metadata(), metadata.schema(), &others);
                 let schema = projected(metadata.schema(), &others);
+                let filled = constant_arrays(&schema, &constants).with_context(context)?;
                 let decoded: Vec<&str> = others
                     .iter()
                     .copied()
                     .filter(|c| !constants.iter().any(|k| k.name == *c))
                     .collect();
+                let mut suffix_bytes = 0;
                 for batch in batches(&file, input, metadata, &decoded)? {
                     let batch = batch.with_context(context)?;
-                    let batch = with_constants(batch, &schema, &constants).with_context(context)?;
-                    let mut keys = DeltaKeys::with_capacity(batch.num_rows(), 0);
+                    let batch = with_constants(batch, &schema, &filled).with_context(context)?;
+                    // Room for as many suffix bytes as the last batch had.
+                    let mut keys = DeltaKeys::with_capacity(batch.num_rows(), suffix_bytes);
                     pages.take(batch.num_rows(), &mut keys)?;
+                    suffix_bytes = keys.suffix_bytes();
                     f(&batch, keys)?;
                 }
             }
@@ -167,11 +175,29 @@ fn projected(schema: &SchemaRef, names: &[&str]) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
-/// `batch` (read without the `constants` columns) with them put back where `schema` has them.
+/// The `constants` of a file as arrays of a full batch (of the types `schema` gives them),
+/// made once and cut to each batch's length.
+fn constant_arrays(schema: &SchemaRef, constants: &[Constant]) -> Result<Vec<(String, ArrayRef)>> {
+    constants
+        .iter()
+        .map(|c| {
+            let field = schema
+                .field_with_name(&c.name)
+                .with_context(|| format!("column {} missing", c.name))?;
+            let array = c
+                .array(field, BATCH_ROWS)
+                .with_context(|| format!("cannot make column {} of one value", c.name))?;
+            Ok((c.name.clone(), array))
+        })
+        .collect()
+}
+
+/// `batch` (read without the columns of `constants`) with them put back where `schema` has
+/// them.
 fn with_constants(
     batch: RecordBatch,
     schema: &SchemaRef,
-    constants: &[Constant],
+    constants: &[(String, ArrayRef)],
 ) -> Result<RecordBatch> {
     if constants.is_empty() {
         return Ok(batch);
@@ -181,10 +207,9 @@ fn with_constants(
         .fields()
         .iter()
         .map(
-            |field| match constants.iter().find(|c| c.name == *field.name()) {
-                Some(c) => c
-                    .array(field, rows)
-                    .with_context(|| format!("cannot make column {} of one value", field.name())),
+            |field| match constants.iter().find(|(name, _)| name == field.name()) {
+                Some((_, array)) if rows <= array.len() => Ok(array.slice(0, rows)),
+                Some(_) => bail!("a batch of {rows} rows, more than {BATCH_ROWS}"),
                 None => batch
                     .column_by_name(field.name())
                     .cloned()
@@ -242,8 +267,8 @@ fn batches(
     metadata: ArrowReaderMetadata,
     columns: &[&str],
 ) -> Result<ParquetRecordBatchReader> {
-    let builder =
-        ParquetRecordBatchReaderBuilder::new_with_metadata(input, metadata).with_batch_size(65_536);
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(input, metadata)
+        .with_batch_size(BATCH_ROWS);
     let builder = if columns.is_empty() {
         builder
     } else {
