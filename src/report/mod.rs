@@ -24,7 +24,7 @@ const JS: &str = include_str!("assets/report.js");
 
 /// Feeds `agg` with the batches `produce` reads, on two threads: the reading thread decodes
 /// (Parquet pages, ArrowStream over HTTP), this one does the per-key work (key-prefix tree,
-/// biggest keys) and the tallies by type, encoding and instance; at most two batches wait
+/// biggest keys) and the tallies by type, encoding and instance; at most four batches wait
 /// between them. The other distributions (db, TTL, idle, LFU, slots) of a batch are tallied
 /// by whichever thread has time: by the reading thread when the queue is full, else here.
 pub fn aggregate_overlapped<P>(agg: &mut Aggregator, produce: P) -> Result<()>
@@ -33,7 +33,7 @@ where
 {
     let (rows, mut keys) = agg.halves();
     // (batch, its keys, whether its rows are tallied already)
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(RecordBatch, DeltaKeys, bool)>(2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(RecordBatch, DeltaKeys, bool)>(4);
     std::thread::scope(|scope| {
         let producer = std::thread::Builder::new()
             .name("rdbinsight-decode".into())
