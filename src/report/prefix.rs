@@ -393,22 +393,12 @@ impl PrefixTree {
     fn cut(classes: Option<&[u8; 256]>, delimiters: &[char], rest: &[u8], depth: usize) -> Cut {
         if let Some(classes) = classes {
             // ASCII bytes never occur inside multi-byte UTF-8 sequences.
-            let (mut digits, mut hex) = (true, true);
-            let mut found = None;
-            for (i, &b) in rest.iter().enumerate() {
-                let class = classes[b as usize];
-                if class & DELIMITER != 0 {
-                    found = Some((i, b as char));
-                    break;
-                }
-                digits &= class & DIGIT != 0;
-                hex &= class & HEX != 0;
-            }
+            let (found, digits, hex) = scan_bytes(rest, classes);
             if found.is_some() || depth > 0 || rest.len() <= 4 {
-                let core = found.map_or(rest.len(), |(i, _)| i);
+                let core = found.unwrap_or(rest.len());
                 return Cut {
-                    len: found.map_or(rest.len(), |(i, _)| i + 1),
-                    delimiter: found.map(|(_, c)| c),
+                    len: found.map_or(rest.len(), |i| i + 1),
+                    delimiter: found.map(|i| char::from(rest[i])),
                     id_like: id_like(core, digits, hex),
                     digits,
                     hex,

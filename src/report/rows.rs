@@ -41,6 +41,26 @@ impl Labels {
         self.names.get(id as usize).map_or("", String::as_str)
     }
 
+    /// The keys of a dictionary `column` without nulls, with the label id of each dictionary
+    /// value (None for a plain column or one with nulls).
+    fn dictionary_ids<'a>(&mut self, column: &Strings<'a>) -> Option<DictionaryIds<'a>> {
+        let Strings::Dictionary(dict, values) = column else {
+            return None;
+        };
+        if dict.null_count() > 0 {
+            return None;
+        }
+        let ids = (0..values.len())
+            .map(|j| self.id(value_or_empty(values, j)))
+            .collect();
+        let empty = self.id("");
+        Some(DictionaryIds {
+            keys: dict.keys().values(),
+            ids,
+            empty,
+        })
+    }
+
     /// The label id of every row of `column` into `out`: a dictionary column costs one
     /// lookup per dictionary value, a plain one a comparison with the previous row's value.
     /// Null rows count as the empty string.
@@ -190,6 +210,24 @@ fn runs<'a, L: PartialEq + Copy>(
     })
 }
 
+/// The dictionary keys of a column and the label id of each dictionary value.
+struct DictionaryIds<'a> {
+    keys: &'a [i32],
+    ids: Vec<u32>,
+    /// The id of the empty label, for keys outside the dictionary (damaged input).
+    empty: u32,
+}
+
+impl DictionaryIds<'_> {
+    fn id(&self, key: i32) -> u32 {
+        usize::try_from(key)
+            .ok()
+            .and_then(|k| self.ids.get(k))
+            .copied()
+            .unwrap_or(self.empty)
+    }
+}
+
 /// The tallies by type, encoding and instance (and the total).
 #[derive(Default)]
 pub struct LabelTallies {
@@ -209,19 +247,32 @@ impl LabelTallies {
     /// Adds the rows of one batch (its type, encoding, instance and rdb_size columns).
     pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
         let sizes = typed::<Int64Array>(b, schema::RDB_SIZE)?.values();
-        self.types
-            .row_ids(&Strings::of(b, schema::TYPE)?, &mut self.type_ids);
-        self.encodings
-            .row_ids(&Strings::of(b, schema::ENCODING)?, &mut self.encoding_ids);
-        self.instances
-            .row_ids(&Strings::of(b, schema::INSTANCE)?, &mut self.instance_ids);
-        let (types, encodings) = (self.types.names.len(), self.encodings.names.len());
-        self.by_instance
-            .resize(self.instances.names.len(), Tally::default());
-        self.by_encoding.resize_with(types, Vec::new);
-        for per_type in &mut self.by_encoding {
-            per_type.resize(encodings, Tally::default());
+        let (types, encodings, instances) = (
+            Strings::of(b, schema::TYPE)?,
+            Strings::of(b, schema::ENCODING)?,
+            Strings::of(b, schema::INSTANCE)?,
+        );
+        if let (Some(t), Some(e), Some(i)) = (
+            self.types.dictionary_ids(&types),
+            self.encodings.dictionary_ids(&encodings),
+            self.instances.dictionary_ids(&instances),
+        ) {
+            // Runs of dictionary keys, each looked up once.
+            self.grow();
+            let pairs = t.keys.iter().zip(e.keys).map(|(&t, &e)| (t, e));
+            for ((tk, ek), keys, bytes) in runs(pairs, sizes) {
+                let (t, e) = (t.id(tk), e.id(ek));
+                self.by_encoding[t as usize][e as usize].add_many(keys, bytes);
+            }
+            for (k, keys, bytes) in runs(i.keys.iter().copied(), sizes) {
+                self.by_instance[i.id(k) as usize].add_many(keys, bytes);
+            }
+            return Ok(());
         }
+        self.types.row_ids(&types, &mut self.type_ids);
+        self.encodings.row_ids(&encodings, &mut self.encoding_ids);
+        self.instances.row_ids(&instances, &mut self.instance_ids);
+        self.grow();
         // Sorted keys come in runs of one type and encoding, and of one instance: each run
         // is summed in registers and added once.
         let pairs = self.type_ids.iter().zip(&self.encoding_ids);
@@ -232,6 +283,17 @@ impl LabelTallies {
             self.by_instance[instance as usize].add_many(keys, bytes);
         }
         Ok(())
+    }
+
+    /// Makes room in the tallies for every label seen.
+    fn grow(&mut self) {
+        let (types, encodings) = (self.types.names.len(), self.encodings.names.len());
+        self.by_instance
+            .resize(self.instances.names.len(), Tally::default());
+        self.by_encoding.resize_with(types, Vec::new);
+        for per_type in &mut self.by_encoding {
+            per_type.resize(encodings, Tally::default());
+        }
     }
 
     /// Adds everything tallied to `report`.

@@ -91,8 +91,12 @@ impl TopKeys {
     /// Whether a row of `columns` may enter a heap: its size or member count reaches the
     /// smallest kept one.
     pub fn may_take(&self, columns: &TopColumns<'_>) -> bool {
-        let max = |v: &[i64]| v.iter().copied().max().unwrap_or(i64::MIN);
-        max(columns.sizes) >= self.size_floor || max(columns.counts) >= self.members_floor
+        let (sizes, counts) = (self.size_floor, self.members_floor);
+        columns
+            .sizes
+            .iter()
+            .zip(columns.counts)
+            .any(|(&s, &c)| s >= sizes || c >= counts)
     }
 
     /// Offers row `i` of `columns`, whose key is `key`, to both heaps.

@@ -88,7 +88,8 @@ fn unpack(bits: &[u8], width: u32, i: usize) -> u64 {
     }
 }
 
-/// The first `n` values of a miniblock of `width`-bit values into `out`.
+/// The first `n` values of the miniblock of `width`-bit values at the start of `bits` into
+/// `out` (`bits` may go on past the miniblock).
 fn unpack_miniblock(bits: &[u8], width: u32, n: usize, out: &mut Vec<u64>) {
     out.clear();
     let w = width as usize;
@@ -100,7 +101,13 @@ fn unpack_miniblock(bits: &[u8], width: u32, n: usize, out: &mut Vec<u64>) {
         for group in 0..n.div_ceil(8) {
             let at = group * w;
             let word = match bits.get(at..at + 16) {
-                Some(b) => u128::from_le_bytes(<[u8; 16]>::try_from(b).unwrap_or_default()),
+                // Two 8-byte loads: one 16-byte load spilled and read back in halves stalls
+                // store forwarding.
+                Some(b) => {
+                    let half =
+                        |h: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(h).unwrap_or_default());
+                    u128::from(half(&b[..8])) | u128::from(half(&b[8..])) << 64
+                }
                 None => {
                     let rest = bits.get(at..).unwrap_or_default();
                     let mut b = [0u8; 16];
@@ -172,7 +179,11 @@ fn delta_binary_packed(input: &mut Input<'_>, out: &mut Vec<u32>) -> Result<usiz
                 width <= 64,
                 "bit width {width} in the delta block at byte {block_at}: at most 64 expected"
             );
-            let bits = input.take(per_miniblock * width as usize / 8)?;
+            let at = input.pos;
+            input.take(per_miniblock * width as usize / 8)?;
+            // The miniblock and whatever follows it in the page: loads of 16 bytes near its
+            // end may read past it (the bits beyond are masked off).
+            let bits = input.bytes.get(at..).unwrap_or_default();
             let n = left.min(per_miniblock);
             unpack_miniblock(bits, width, n, &mut deltas);
             // Deltas to values; lengths must stay within 0..=u32::MAX.
