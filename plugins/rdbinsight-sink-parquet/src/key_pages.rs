@@ -3,32 +3,21 @@
 //! `DELTA_BYTE_ARRAY`, whose pages already hold each key as the length it shares with the one
 //! before and the rest: the report walks that form directly and never copies whole keys.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, Result};
 use bytes::Bytes;
 use parquet::basic::{Encoding, Type as PhysicalType};
-use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::ParquetMetaData;
-use parquet::file::serialized_reader::SerializedPageReader;
 use rdbinsight_sink_api::keys::DeltaKeys;
 
+use crate::column_pages::ColumnPages;
 use crate::delta::FrontCoded;
-
-/// The encodings a front-coded key column chunk may list (RLE is the levels' encoding).
-const FRONT_CODED: [Encoding; 2] = [Encoding::DELTA_BYTE_ARRAY, Encoding::RLE];
 
 /// Reads the key column of a file in row order, across its row groups.
 pub struct KeyPages {
-    path: PathBuf,
-    input: Arc<File>,
-    metadata: Arc<ParquetMetaData>,
-    column: usize,
-    /// The row group whose pages `pages` reads (the next one to open when `pages` is None).
-    row_group: usize,
-    pages: Option<SerializedPageReader<File>>,
+    pages: ColumnPages,
     /// The values of the current page.
     page: Bytes,
     decoded: FrontCoded,
@@ -36,8 +25,6 @@ pub struct KeyPages {
     next: usize,
     /// Where the next value's suffix starts, from the page's first suffix.
     offset: usize,
-    /// Pages read from the current row group.
-    page_index: usize,
 }
 
 impl KeyPages {
@@ -45,38 +32,20 @@ impl KeyPages {
     /// `key` is not a required byte-array column written with `DELTA_BYTE_ARRAY` in every row
     /// group (a file this sink did not write: read it through Arrow instead).
     pub fn open(path: &Path, key: &str, metadata: Arc<ParquetMetaData>) -> Result<Option<Self>> {
-        let schema = metadata.file_metadata().schema_descr();
-        let Some(column) = schema.columns().iter().position(|c| c.name() == key) else {
+        let Some(column) = ColumnPages::find(
+            &metadata,
+            key,
+            PhysicalType::BYTE_ARRAY,
+            Encoding::DELTA_BYTE_ARRAY,
+        ) else {
             return Ok(None);
         };
-        let descr = schema.column(column);
-        if descr.physical_type() != PhysicalType::BYTE_ARRAY
-            || descr.max_def_level() != 0
-            || descr.max_rep_level() != 0
-        {
-            return Ok(None);
-        }
-        let front_coded = metadata.row_groups().iter().all(|rg| {
-            let chunk = rg.column(column);
-            chunk.encodings().all(|e| FRONT_CODED.contains(&e))
-                && chunk.num_values() == rg.num_rows()
-        });
-        if !front_coded {
-            return Ok(None);
-        }
-        let input = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         Ok(Some(Self {
-            path: path.to_path_buf(),
-            input: Arc::new(input),
-            metadata,
-            column,
-            row_group: 0,
-            pages: None,
+            pages: ColumnPages::open(path, metadata, column, key, Encoding::DELTA_BYTE_ARRAY)?,
             page: Bytes::new(),
             decoded: FrontCoded::default(),
             next: 0,
             offset: 0,
-            page_index: 0,
         }))
     }
 
@@ -104,87 +73,20 @@ impl KeyPages {
         Ok(())
     }
 
-    /// Decodes the next data page, opening the next row group's pages when one ends.
+    /// Decodes the next data page.
     fn next_page(&mut self) -> Result<()> {
-        loop {
-            let rg = self.row_group;
-            let pages = match &mut self.pages {
-                Some(pages) => pages,
-                None => {
-                    let Some(group) = self.metadata.row_groups().get(rg) else {
-                        bail!(
-                            "{}: the key column ends before the other columns",
-                            self.path.display()
-                        );
-                    };
-                    let chunk = group.column(self.column);
-                    let rows = usize::try_from(group.num_rows()).unwrap_or(0);
-                    let reader = SerializedPageReader::new(self.input.clone(), chunk, rows, None)
-                        .with_context(|| self.at("cannot read the key pages"))?;
-                    self.pages.insert(reader)
-                }
-            };
-            let page = pages.get_next_page();
-            let page = page.with_context(|| self.at("cannot read a key page"))?;
-            let Some(page) = page else {
-                self.pages = None;
-                self.row_group += 1;
-                self.page_index = 0;
-                continue;
-            };
-            self.page_index += 1;
-            let (values, num_values, encoding) = match page {
-                Page::DataPage {
-                    buf,
-                    num_values,
-                    encoding,
-                    ..
-                } => (buf, num_values, encoding),
-                Page::DataPageV2 {
-                    buf,
-                    num_values,
-                    encoding,
-                    def_levels_byte_len,
-                    rep_levels_byte_len,
-                    ..
-                } => {
-                    let levels = def_levels_byte_len as usize + rep_levels_byte_len as usize;
-                    ensure!(
-                        levels <= buf.len(),
-                        self.at("a key page's levels are longer than the page")
-                    );
-                    (buf.slice(levels..), num_values, encoding)
-                }
-                Page::DictionaryPage { .. } => {
-                    bail!(self.at("a dictionary page in a DELTA_BYTE_ARRAY key column"))
-                }
-            };
-            ensure!(
-                encoding == Encoding::DELTA_BYTE_ARRAY,
-                self.at(&format!(
-                    "a key page encoded {encoding}, expected DELTA_BYTE_ARRAY"
-                ))
-            );
-            if let Err(e) = self.decoded.decode(&values, num_values as usize) {
-                self.decoded = FrontCoded::default();
-                return Err(e.context(self.at("bad key page")));
-            }
-            self.page = values;
-            self.next = 0;
-            self.offset = 0;
-            if num_values > 0 {
-                return Ok(());
-            }
+        let Some((values, num_values)) = self.pages.next_page()? else {
+            bail!(self
+                .pages
+                .at("the key column ends before the other columns"));
+        };
+        if let Err(e) = self.decoded.decode(&values, num_values) {
+            self.decoded = FrontCoded::default();
+            return Err(e.context(self.pages.at("bad key page")));
         }
-    }
-
-    /// `what`, naming the file, row group and page of the key column.
-    fn at(&self, what: &str) -> String {
-        format!(
-            "{}: key column, row group {}, page {}: {what}",
-            self.path.display(),
-            self.row_group,
-            self.page_index
-        )
+        self.page = values;
+        self.next = 0;
+        self.offset = 0;
+        Ok(())
     }
 }

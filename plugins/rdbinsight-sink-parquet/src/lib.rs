@@ -10,6 +10,7 @@
 //! `--max-memory`; the file's `sorting_columns` metadata says so. Schema: exactly the record
 //! schema of the SDK.
 
+mod column_pages;
 mod config;
 mod constants;
 mod delta;

@@ -1,0 +1,164 @@
+//! The data pages of one required, flat column of a file, in order across its row groups:
+//! decompressed, levels removed, the encoding checked. What the report's own decoders (front-
+//! coded keys, delta-coded integers) read instead of going through Arrow.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, ensure, Context, Result};
+use bytes::Bytes;
+use parquet::basic::{Encoding, Type as PhysicalType};
+use parquet::column::page::{Page, PageReader};
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::serialized_reader::SerializedPageReader;
+
+/// Reads the data pages of a column in row order.
+pub struct ColumnPages {
+    path: PathBuf,
+    input: Arc<File>,
+    metadata: Arc<ParquetMetaData>,
+    column: usize,
+    /// The column's name, for errors.
+    name: String,
+    /// The one encoding its data pages may have.
+    encoding: Encoding,
+    /// The row group whose pages `pages` reads (the next one to open when `pages` is None).
+    row_group: usize,
+    pages: Option<SerializedPageReader<File>>,
+    /// Pages read from the current row group.
+    page_index: usize,
+}
+
+impl ColumnPages {
+    /// The index of the column `name` of the file of `metadata` when it is flat, required, of
+    /// `physical` type and written with `encoding` in every row group (RLE aside, the levels'
+    /// encoding), one value per row.
+    pub fn find(
+        metadata: &ParquetMetaData,
+        name: &str,
+        physical: PhysicalType,
+        encoding: Encoding,
+    ) -> Option<usize> {
+        let schema = metadata.file_metadata().schema_descr();
+        let column = schema.columns().iter().position(|c| c.name() == name)?;
+        let descr = schema.column(column);
+        if descr.physical_type() != physical
+            || descr.max_def_level() != 0
+            || descr.max_rep_level() != 0
+            || descr.path().parts().len() != 1
+        {
+            return None;
+        }
+        metadata
+            .row_groups()
+            .iter()
+            .all(|rg| {
+                let chunk = rg.column(column);
+                chunk
+                    .encodings()
+                    .all(|e| e == encoding || e == Encoding::RLE)
+                    && chunk.num_values() == rg.num_rows()
+            })
+            .then_some(column)
+    }
+
+    /// The pages of column `column` (named `name`, see [`ColumnPages::find`]) of the file at
+    /// `path` whose footer is `metadata`.
+    pub fn open(
+        path: &Path,
+        metadata: Arc<ParquetMetaData>,
+        column: usize,
+        name: &str,
+        encoding: Encoding,
+    ) -> Result<Self> {
+        let input = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            input: Arc::new(input),
+            metadata,
+            column,
+            name: name.to_string(),
+            encoding,
+            row_group: 0,
+            pages: None,
+            page_index: 0,
+        })
+    }
+
+    /// The values of the next data page and their number, or None after the last page.
+    pub fn next_page(&mut self) -> Result<Option<(Bytes, usize)>> {
+        loop {
+            let rg = self.row_group;
+            let pages = match &mut self.pages {
+                Some(pages) => pages,
+                None => {
+                    let Some(group) = self.metadata.row_groups().get(rg) else {
+                        return Ok(None);
+                    };
+                    let chunk = group.column(self.column);
+                    let rows = usize::try_from(group.num_rows()).unwrap_or(0);
+                    let reader = SerializedPageReader::new(self.input.clone(), chunk, rows, None)
+                        .with_context(|| self.at("cannot read the pages"))?;
+                    self.pages.insert(reader)
+                }
+            };
+            let page = pages.get_next_page();
+            let page = page.with_context(|| self.at("cannot read a page"))?;
+            let Some(page) = page else {
+                self.pages = None;
+                self.row_group += 1;
+                self.page_index = 0;
+                continue;
+            };
+            self.page_index += 1;
+            let (values, num_values, encoding) = match page {
+                Page::DataPage {
+                    buf,
+                    num_values,
+                    encoding,
+                    ..
+                } => (buf, num_values, encoding),
+                Page::DataPageV2 {
+                    buf,
+                    num_values,
+                    encoding,
+                    def_levels_byte_len,
+                    rep_levels_byte_len,
+                    ..
+                } => {
+                    let levels = def_levels_byte_len as usize + rep_levels_byte_len as usize;
+                    ensure!(
+                        levels <= buf.len(),
+                        self.at("the page's levels are longer than the page")
+                    );
+                    (buf.slice(levels..), num_values, encoding)
+                }
+                Page::DictionaryPage { .. } => {
+                    bail!(self.at(&format!("a dictionary page, expected {}", self.encoding)))
+                }
+            };
+            ensure!(
+                encoding == self.encoding,
+                self.at(&format!(
+                    "a page encoded {encoding}, expected {}",
+                    self.encoding
+                ))
+            );
+            if num_values > 0 {
+                return Ok(Some((values, num_values as usize)));
+            }
+        }
+    }
+
+    /// `what`, naming the file, column, row group and page.
+    pub fn at(&self, what: &str) -> String {
+        format!(
+            "{}: column {}, row group {}, page {}: {what}",
+            self.path.display(),
+            self.name,
+            self.row_group,
+            self.page_index
+        )
+    }
+}
