@@ -160,11 +160,7 @@ impl KeysHalf<'_> {
             }
         } else {
             // No row of the batch can enter the biggest keys: only the tree looks at them.
-            for ((shared, suffix), &size) in keys.iter().zip(sizes) {
-                self.tree
-                    .add_front_coded(shared, suffix, size.max(0) as u64)
-                    .map_err(bad)?;
-            }
+            self.tree.add_all(keys.iter(), sizes).map_err(bad)?;
         }
         self.labels.add(b)
     }

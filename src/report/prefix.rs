@@ -442,7 +442,7 @@ impl PrefixTree {
     /// Adds the key made of the first `shared` bytes of the key added before it and then
     /// `suffix` (any `shared` up to their longest common prefix works; 0 always does). Fails,
     /// adding nothing, when `shared` exceeds the previous key.
-    #[inline]
+    #[inline(always)]
     pub fn add_front_coded(
         &mut self,
         shared: usize,
@@ -461,6 +461,19 @@ impl PrefixTree {
             let key = std::mem::take(&mut self.key);
             self.add_text(&key, shared, bytes);
             self.key = key;
+        }
+        Ok(())
+    }
+
+    /// Adds front-coded keys (see [`PrefixTree::add_front_coded`]), each with its size: one
+    /// call for a batch.
+    pub fn add_all<'a>(
+        &mut self,
+        keys: impl Iterator<Item = (usize, &'a [u8])>,
+        sizes: &[i64],
+    ) -> Result<(), SharedTooLong> {
+        for ((shared, suffix), &size) in keys.zip(sizes) {
+            self.add_front_coded(shared, suffix, size.max(0) as u64)?;
         }
         Ok(())
     }

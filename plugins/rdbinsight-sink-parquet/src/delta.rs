@@ -93,41 +93,45 @@ fn unpack(bits: &[u8], width: u32, i: usize) -> u64 {
 fn unpack_miniblock(bits: &[u8], width: u32, n: usize, out: &mut Vec<u64>) {
     out.clear();
     let w = width as usize;
-    if w == 0 {
-        out.resize(n, 0);
-    } else if w <= 16 {
-        // Eight values fill `w` bytes: one 16-byte load per eight values.
-        let mask = (1u128 << w) - 1;
-        for group in 0..n.div_ceil(8) {
-            let at = group * w;
-            let word = match bits.get(at..at + 16) {
-                // Two 8-byte loads: one 16-byte load spilled and read back in halves stalls
-                // store forwarding.
-                Some(b) => {
-                    let half =
-                        |h: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(h).unwrap_or_default());
-                    u128::from(half(&b[..8])) | u128::from(half(&b[8..])) << 64
-                }
-                None => {
-                    let rest = bits.get(at..).unwrap_or_default();
-                    let mut b = [0u8; 16];
-                    b[..rest.len().min(16)].copy_from_slice(&rest[..rest.len().min(16)]);
-                    u128::from_le_bytes(b)
+    // Whole miniblocks of 32 values with eight spare bytes after them (all but the page's
+    // last): unrolled for their width.
+    if n == 32 && w <= 56 && bits.len() >= 4 * w + 8 {
+        macro_rules! widths {
+            ($($w:literal)*) => {
+                match w {
+                    $($w => out.extend_from_slice(&unpack32::<$w>(bits)),)*
+                    _ => {}
                 }
             };
-            let mut values = [0u64; 8];
-            for (k, v) in values.iter_mut().enumerate() {
-                *v = ((word >> (k * w)) & mask) as u64;
-            }
-            // A whole group is a copy of known size, which the compiler inlines.
-            match n - group * 8 {
-                8.. => out.extend_from_slice(&values),
-                k => out.extend_from_slice(&values[..k]),
-            }
         }
-    } else {
-        out.extend((0..n).map(|i| unpack(bits, width, i)));
+        widths!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27
+            28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55
+            56);
+        return;
     }
+    out.extend((0..n).map(|i| unpack(bits, width, i)));
+}
+
+/// The 32 `W`-bit values (`W` up to 56) at the start of `bits`, which holds at least
+/// `4 * W + 8` bytes: one 8-byte load per value at offsets known at compile time.
+#[inline(always)]
+fn unpack32<const W: usize>(bits: &[u8]) -> [u64; 32] {
+    let mut values = [0u64; 32];
+    if W == 0 {
+        return values;
+    }
+    let Some(bits) = bits.get(..4 * W + 8) else {
+        return values;
+    };
+    let mask = (1u64 << W) - 1;
+    for (i, v) in values.iter_mut().enumerate() {
+        let bit = i * W;
+        let at = bit / 8;
+        let lanes = bits.get(at..at + 8).unwrap_or_default();
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(lanes).unwrap_or_default());
+        *v = (word >> (bit % 8)) & mask;
+    }
+    values
 }
 
 /// Decodes one `DELTA_BINARY_PACKED` run at the input's position (leaving it just past the
