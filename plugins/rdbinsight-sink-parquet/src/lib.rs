@@ -162,6 +162,45 @@ mod tests {
             .all(|b| b.column_by_name(schema::INSTANCE).is_some()));
     }
 
+    /// Damaged files give errors naming the file, never a panic, wherever the damage is.
+    #[tokio::test]
+    async fn damaged_files_are_errors_not_panics() {
+        use rdbinsight_sink_api::schema::{self, record_schema};
+        let dir = tempfile::tempdir().unwrap();
+        let report = run_conformance(&ParquetConfig::new(dir.path()), "c")
+            .await
+            .unwrap();
+        let batch_dir = std::path::PathBuf::from(report.committed.location);
+        let file = reader::batch_files(&batch_dir).unwrap().remove(0);
+        let good = std::fs::read(&file).unwrap();
+        let schema = record_schema();
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let dictionary = [schema::INSTANCE, schema::TYPE, schema::ENCODING];
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let mut errors = 0;
+        for i in 0..64 {
+            let mut bad = good.clone();
+            let at = 4 + (bad.len() - 8) * i / 64;
+            for b in &mut bad[at..(at + 16).min(good.len() - 4)] {
+                *b ^= 0x5a;
+            }
+            std::fs::write(&file, &bad).unwrap();
+            let read = reader::for_each_batch_with_keys(
+                &batch_dir,
+                &columns,
+                &dictionary,
+                schema::KEY,
+                |_, _| Ok(()),
+            );
+            if let Err(e) = read {
+                errors += 1;
+                assert!(format!("{e:#}").contains(&name), "{e:#}");
+            }
+        }
+        std::fs::write(&file, &good).unwrap();
+        assert!(errors > 0, "no damage was noticed");
+    }
+
     #[tokio::test]
     async fn runs_in_the_same_millisecond_get_two_batches() {
         use rdbinsight_sink_api::RunInfo;
