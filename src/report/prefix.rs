@@ -30,6 +30,8 @@ type FastMap = HashMap<Vec<u8>, usize, BuildHasherDefault<Fnv>>;
 
 use serde::Serialize;
 
+use rdbinsight_sink_api::keys::shared_len;
+
 use super::aggregate::Tally;
 
 /// Most children per node before the rest are folded into `(other)`.
@@ -158,7 +160,7 @@ fn segment_name<'a>(
 /// for names of a few bytes.
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && common_prefix(a, b) == a.len()
+    a.len() == b.len() && shared_len(a, b) == a.len()
 }
 
 /// Where the first delimiter of `bytes` is (if any), and whether the bytes before it are all
@@ -257,25 +259,6 @@ struct IdKind {
     digits: bool,
     /// All hex digits or dashes.
     hex: bool,
-}
-
-/// Length of the common prefix of `a` and `b`, eight bytes at a time.
-#[inline]
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    let mut n = 0;
-    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        let word = |c: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
-        let diff = word(x) ^ word(y);
-        if diff != 0 {
-            return n + (diff.trailing_zeros() / 8) as usize;
-        }
-        n += 8;
-    }
-    n + a[n..]
-        .iter()
-        .zip(&b[n..])
-        .take_while(|(x, y)| x == y)
-        .count()
 }
 
 /// Byte class: one of the delimiters.
@@ -429,7 +412,7 @@ impl PrefixTree {
 
     /// Adds one key.
     pub fn add(&mut self, key: &[u8], bytes: u64) {
-        let shared = common_prefix(&self.key, key);
+        let shared = shared_len(&self.key, key);
         // `shared` never exceeds the previous key's length.
         let _ = self.add_front_coded(shared, &key[shared..], bytes);
     }
@@ -771,7 +754,7 @@ mod tests {
             cached.add(k, i as u64);
             assert_eq!(cached.last_key(), k.as_slice());
             // A shared length below the longest one, as a writer may encode it.
-            let shared = common_prefix(previous, k) * (i % 3) / 2;
+            let shared = shared_len(previous, k) * (i % 3) / 2;
             shorter
                 .add_front_coded(shared, &k[shared..], i as u64)
                 .unwrap();

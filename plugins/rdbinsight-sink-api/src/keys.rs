@@ -45,7 +45,7 @@ impl DeltaKeys {
             } else {
                 &[]
             };
-            let shared = common_prefix_len(previous, key);
+            let shared = shared_len(previous, key);
             out.push(shared as u32, &key[shared..]);
             previous = key;
         }
@@ -121,9 +121,24 @@ impl DeltaKeys {
     }
 }
 
-/// Length of the common prefix of `a` and `b`.
-fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+/// Length of the common prefix of `a` and `b` (the shared length of `b` front-coded against
+/// `a`), compared eight bytes at a time.
+#[inline]
+pub fn shared_len(a: &[u8], b: &[u8]) -> usize {
+    let mut n = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let word = |c: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
+        let diff = word(x) ^ word(y);
+        if diff != 0 {
+            return n + (diff.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + a[n..]
+        .iter()
+        .zip(&b[n..])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// A front-coded key stream whose shared length exceeds the key before it.
@@ -230,6 +245,19 @@ mod tests {
         run.push(0, b"x");
         run.extend(&[0, 1, 2], &[2, 1, 0], b"abc");
         assert_eq!(run, pushed);
+    }
+
+    #[test]
+    fn shared_lengths_across_words() {
+        let a = b"user:123456789:profile";
+        for n in 0..=a.len() {
+            let mut b = a.to_vec();
+            if n < b.len() {
+                b[n] ^= 1;
+            }
+            assert_eq!(shared_len(a, &b), n);
+            assert_eq!(shared_len(&a[..n], a), n);
+        }
     }
 
     #[test]

@@ -6,12 +6,11 @@
 
 use std::sync::Arc;
 
-use arrow_array::types::{
-    Int32Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType,
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    make_array, Array, ArrayRef, DictionaryArray, Int32Array, Int64Array, StringArray,
 };
-use arrow_array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, PrimitiveArray, StringArray};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_schema::{DataType, Field, Schema};
 use parquet::basic::Type as PhysicalType;
 use parquet::file::metadata::ParquetMetaData;
 
@@ -108,27 +107,15 @@ impl Constant {
     /// make, which [`constant_columns`] does not return).
     pub fn array(&self, field: &Field, rows: usize) -> Option<ArrayRef> {
         let array: ArrayRef = match (&self.value, field.data_type()) {
-            (Value::Int(v), DataType::Int64) => Arc::new(Int64Array::from_value(*v, rows)),
-            (Value::Int(v), DataType::Timestamp(unit, tz)) => {
-                let tz = tz.clone();
-                match unit {
-                    TimeUnit::Second => Arc::new(
-                        PrimitiveArray::<TimestampSecondType>::from_value(*v, rows)
-                            .with_timezone_opt(tz),
-                    ),
-                    TimeUnit::Millisecond => Arc::new(
-                        PrimitiveArray::<TimestampMillisecondType>::from_value(*v, rows)
-                            .with_timezone_opt(tz),
-                    ),
-                    TimeUnit::Microsecond => Arc::new(
-                        PrimitiveArray::<TimestampMicrosecondType>::from_value(*v, rows)
-                            .with_timezone_opt(tz),
-                    ),
-                    TimeUnit::Nanosecond => Arc::new(
-                        PrimitiveArray::<TimestampNanosecondType>::from_value(*v, rows)
-                            .with_timezone_opt(tz),
-                    ),
-                }
+            // A timestamp is a 64-bit integer under another type: the same buffer, retyped.
+            (Value::Int(v), DataType::Int64 | DataType::Timestamp(..)) => {
+                let data = Int64Array::from_value(*v, rows)
+                    .into_data()
+                    .into_builder()
+                    .data_type(field.data_type().clone())
+                    .build()
+                    .ok()?;
+                make_array(data)
             }
             (Value::Text(s), DataType::Dictionary(..)) => {
                 let keys = Int32Array::from_value(0, rows);

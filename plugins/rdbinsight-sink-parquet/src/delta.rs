@@ -5,59 +5,7 @@
 
 use anyhow::{bail, ensure, Context, Result};
 
-/// A position in a page's value bytes.
-struct Input<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Input<'a> {
-    fn byte(&mut self) -> Result<u8> {
-        let b = *self
-            .bytes
-            .get(self.pos)
-            .with_context(|| format!("page ends at byte {} inside a varint", self.pos))?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    /// An unsigned LEB128 integer.
-    fn uleb(&mut self) -> Result<u64> {
-        let start = self.pos;
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            value |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        bail!("varint at byte {start} is longer than 10 bytes")
-    }
-
-    /// A zigzag-encoded signed LEB128 integer.
-    fn zigzag(&mut self) -> Result<i64> {
-        let v = self.uleb()?;
-        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .with_context(|| {
-                format!(
-                    "{n} bytes expected at byte {} of a {}-byte page",
-                    self.pos,
-                    self.bytes.len()
-                )
-            })?;
-        let out = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-}
+use crate::varint::Cursor;
 
 /// Reads `width`-bit value `i` of a bit-packed miniblock (least significant bits first).
 #[inline]
@@ -136,12 +84,12 @@ fn unpack32<const W: usize>(bits: &[u8]) -> [u64; 32] {
 
 /// Decodes one `DELTA_BINARY_PACKED` run at the input's position (leaving it just past the
 /// run), appending its values, each checked to lie in `0..=u32::MAX`, to `out`.
-fn delta_binary_packed(input: &mut Input<'_>, out: &mut Vec<u32>) -> Result<usize> {
-    let start = input.pos;
+fn delta_binary_packed(input: &mut Cursor<'_>, out: &mut Vec<u32>) -> Result<usize> {
+    let start = input.pos();
     let block_size = input.uleb()? as usize;
     let miniblocks = input.uleb()? as usize;
     let total = input.uleb()? as usize;
-    let first = input.zigzag()?;
+    let first = input.signed()?;
     ensure!(
         miniblocks > 0 && block_size.is_multiple_of(128) && block_size > 0 && block_size <= 1 << 20,
         "delta block of {block_size} values in {miniblocks} miniblocks at byte {start}: expected \
@@ -167,8 +115,8 @@ fn delta_binary_packed(input: &mut Input<'_>, out: &mut Vec<u32>) -> Result<usiz
     let mut widths = [0u8; 256];
     let mut deltas = Vec::with_capacity(per_miniblock.min(1 << 16));
     while left > 0 {
-        let block_at = input.pos;
-        let min_delta = input.zigzag()?;
+        let block_at = input.pos();
+        let min_delta = input.signed()?;
         ensure!(
             miniblocks <= widths.len(),
             "{miniblocks} miniblocks per block at byte {start}: at most 256 are supported"
@@ -183,11 +131,11 @@ fn delta_binary_packed(input: &mut Input<'_>, out: &mut Vec<u32>) -> Result<usiz
                 width <= 64,
                 "bit width {width} in the delta block at byte {block_at}: at most 64 expected"
             );
-            let at = input.pos;
+            let at = input.pos();
             input.take(per_miniblock * width as usize / 8)?;
-            // The miniblock and whatever follows it in the page: loads of 16 bytes near its
-            // end may read past it (the bits beyond are masked off).
-            let bits = input.bytes.get(at..).unwrap_or_default();
+            // The miniblock and whatever follows it in the page: loads near its end may read
+            // past it (the bits beyond are masked off).
+            let bits = input.from(at);
             let n = left.min(per_miniblock);
             unpack_miniblock(bits, width, n, &mut deltas);
             // Deltas to values; lengths must stay within 0..=u32::MAX.
@@ -225,7 +173,7 @@ impl FrontCoded {
     pub fn decode(&mut self, bytes: &[u8], num_values: usize) -> Result<()> {
         self.prefix.clear();
         self.lens.clear();
-        let mut input = Input { bytes, pos: 0 };
+        let mut input = Cursor::new(bytes);
         let prefixes = delta_binary_packed(&mut input, &mut self.prefix)?;
         let suffixes = delta_binary_packed(&mut input, &mut self.lens)?;
         ensure!(
@@ -233,7 +181,7 @@ impl FrontCoded {
             "the page holds {num_values} values but {prefixes} prefix and {suffixes} suffix \
              lengths"
         );
-        self.suffixes_at = input.pos;
+        self.suffixes_at = input.pos();
         // Value i is prefix[i] + lens[i] bytes long; the next may share at most that.
         let previous_lens = std::iter::once(0).chain(
             self.prefix
@@ -254,9 +202,9 @@ impl FrontCoded {
         }
         let total: u64 = self.lens.iter().map(|&l| u64::from(l)).sum();
         ensure!(
-            input.pos as u64 + total <= bytes.len() as u64,
+            input.pos() as u64 + total <= bytes.len() as u64,
             "the suffixes of the page need {total} bytes from byte {} of a {}-byte page",
-            input.pos,
+            input.pos(),
             bytes.len()
         );
         Ok(())
@@ -332,15 +280,12 @@ mod tests {
                 .collect();
             let mut bytes = encode(&values);
             bytes.extend_from_slice(b"tail");
-            let mut input = Input {
-                bytes: &bytes,
-                pos: 0,
-            };
+            let mut input = Cursor::new(&bytes);
             let mut out = Vec::new();
             assert_eq!(delta_binary_packed(&mut input, &mut out).unwrap(), len);
             let want: Vec<u32> = values.iter().map(|&v| v as u32).collect();
             assert_eq!(out, want, "{len} values");
-            assert_eq!(&bytes[input.pos..], b"tail", "{len} values");
+            assert_eq!(&bytes[input.pos()..], b"tail", "{len} values");
         }
     }
 
@@ -348,21 +293,11 @@ mod tests {
     fn truncated_and_bad_runs_are_errors() {
         let bytes = encode(&(0..200).map(|i| i * 3).collect::<Vec<i64>>());
         for cut in 0..bytes.len() {
-            let mut input = Input {
-                bytes: &bytes[..cut],
-                pos: 0,
-            };
+            let mut input = Cursor::new(&bytes[..cut]);
             assert!(delta_binary_packed(&mut input, &mut Vec::new()).is_err());
         }
         let negative = encode(&[5, 2, -1]);
-        let err = delta_binary_packed(
-            &mut Input {
-                bytes: &negative,
-                pos: 0,
-            },
-            &mut Vec::new(),
-        )
-        .unwrap_err();
+        let err = delta_binary_packed(&mut Cursor::new(&negative), &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("out of range"), "{err}");
     }
 

@@ -19,6 +19,7 @@ pub mod path;
 pub mod reader;
 mod sink;
 mod sort;
+mod varint;
 mod write;
 
 pub use config::{parse_size, Codec, ParquetArgs, ParquetConfig};

@@ -16,6 +16,8 @@ use arrow_array::{
 };
 use rdbinsight_sink_api::{schema, RecordBuilder, Row};
 
+use crate::varint::{self, Cursor};
+
 /// Bytes of the length prefix of every row.
 pub const LEN_BYTES: usize = 4;
 
@@ -179,22 +181,6 @@ impl NameTable {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
 /// Appends row `r` of `cols` to `out` in the row form.
 pub fn encode_row(
     cols: &Columns<'_>,
@@ -205,35 +191,35 @@ pub fn encode_row(
     let start = out.len();
     out.extend_from_slice(&[0; LEN_BYTES]);
     let key = cols.key.value(r);
-    put_varint(out, zigzag(cols.db.value(r)));
-    put_varint(out, key.len() as u64);
+    varint::put(out, varint::zigzag(cols.db.value(r)));
+    varint::put(out, key.len() as u64);
     out.extend_from_slice(key);
     out.push(names.types.code(cols.ty.value(r))?);
     out.push(names.encodings.code(cols.encoding.value(r))?);
     let flags_at = out.len();
     out.push(0);
-    put_varint(out, zigzag(cols.members.value(r)));
-    put_varint(out, zigzag(cols.size.value(r)));
+    varint::put(out, varint::zigzag(cols.members.value(r)));
+    varint::put(out, varint::zigzag(cols.size.value(r)));
     let mut flags = 0;
     if cols.expire.is_valid(r) {
         flags |= HAS_EXPIRE;
-        put_varint(out, zigzag(cols.expire.value(r)));
+        varint::put(out, varint::zigzag(cols.expire.value(r)));
     }
     if cols.idle.is_valid(r) {
         flags |= HAS_IDLE;
-        put_varint(out, zigzag(cols.idle.value(r)));
+        varint::put(out, varint::zigzag(cols.idle.value(r)));
     }
     if cols.freq.is_valid(r) {
         flags |= HAS_FREQ;
-        put_varint(out, zigzag(cols.freq.value(r).into()));
+        varint::put(out, varint::zigzag(cols.freq.value(r).into()));
     }
     if cols.codis.is_valid(r) {
         flags |= HAS_CODIS;
-        put_varint(out, zigzag(cols.codis.value(r).into()));
+        varint::put(out, varint::zigzag(cols.codis.value(r).into()));
     }
     if cols.redis.is_valid(r) {
         flags |= HAS_REDIS;
-        put_varint(out, zigzag(cols.redis.value(r).into()));
+        varint::put(out, varint::zigzag(cols.redis.value(r).into()));
     }
     out[flags_at] = flags;
     let body = out.len() - start - LEN_BYTES;
@@ -250,52 +236,34 @@ pub fn encode_row(
 
 /// Reads the fields of one row body in order.
 pub struct RowReader<'a> {
-    body: &'a [u8],
-    pos: usize,
+    body: Cursor<'a>,
 }
 
 impl<'a> RowReader<'a> {
     /// A reader over a row body (without its length prefix).
     pub fn new(body: &'a [u8]) -> Self {
-        Self { body, pos: 0 }
+        Self {
+            body: Cursor::new(body),
+        }
     }
 
     fn varint(&mut self) -> Result<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = *self.body.get(self.pos).context("sorted row truncated")?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(v);
-            }
-        }
-        bail!("sorted row has an overlong varint")
+        self.body.uleb().context("bad sorted row")
     }
 
     fn signed(&mut self) -> Result<i64> {
-        self.varint().map(unzigzag)
+        self.body.signed().context("bad sorted row")
     }
 
     fn byte(&mut self) -> Result<u8> {
-        let b = *self.body.get(self.pos).context("sorted row truncated")?;
-        self.pos += 1;
-        Ok(b)
+        self.body.byte().context("sorted row truncated")
     }
 
     /// Database and key, the sort key (the first fields of every row).
     pub fn db_key(&mut self) -> Result<(i64, &'a [u8])> {
         let db = self.signed()?;
         let len = usize::try_from(self.varint()?)?;
-        let end = self
-            .pos
-            .checked_add(len)
-            .context("sorted row key overflows")?;
-        let key = self
-            .body
-            .get(self.pos..end)
-            .context("sorted row key truncated")?;
-        self.pos = end;
+        let key = self.body.take(len).context("sorted row key truncated")?;
         Ok((db, key))
     }
 }
@@ -355,10 +323,10 @@ mod tests {
     fn varints_round_trip() {
         for v in [0i64, 1, -1, 63, -64, 64, 1 << 40, i64::MAX, i64::MIN] {
             let mut out = Vec::new();
-            put_varint(&mut out, zigzag(v));
+            varint::put(&mut out, varint::zigzag(v));
             let mut r = RowReader::new(&out);
             assert_eq!(r.signed().unwrap(), v);
-            assert_eq!(r.pos, out.len());
+            assert_eq!(r.body.pos(), out.len());
         }
     }
 
