@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::{
-    Array, Int32Array, Int64Array, PrimitiveArray, RecordBatch, TimestampMillisecondArray,
-    TimestampNanosecondArray,
+    Array, Int32Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
+    TimestampMillisecondArray, TimestampNanosecondArray,
 };
 use arrow_buffer::NullBuffer;
 use rdbinsight_sink_api::schema;
@@ -41,6 +41,13 @@ impl Labels {
         self.names.get(id as usize).map_or("", String::as_str)
     }
 
+    /// The label id of each value of a dictionary (nulls as the empty string).
+    fn value_ids(&mut self, values: &StringArray) -> Vec<u32> {
+        (0..values.len())
+            .map(|j| self.id(value_or_empty(values, j)))
+            .collect()
+    }
+
     /// The keys of a dictionary `column` without nulls, with the label id of each dictionary
     /// value (None for a plain column or one with nulls).
     fn dictionary_ids<'a>(&mut self, column: &Strings<'a>) -> Option<DictionaryIds<'a>> {
@@ -50,9 +57,7 @@ impl Labels {
         if dict.null_count() > 0 {
             return None;
         }
-        let ids = (0..values.len())
-            .map(|j| self.id(value_or_empty(values, j)))
-            .collect();
+        let ids = self.value_ids(values);
         let empty = self.id("");
         Some(DictionaryIds {
             keys: dict.keys().values(),
@@ -68,9 +73,7 @@ impl Labels {
         out.clear();
         match column {
             Strings::Dictionary(dict, values) => {
-                let map: Vec<u32> = (0..values.len())
-                    .map(|j| self.id(value_or_empty(values, j)))
-                    .collect();
+                let map = self.value_ids(values);
                 if let ([only], 0) = (map.as_slice(), dict.null_count()) {
                     out.resize(dict.len(), *only);
                     return;
