@@ -85,14 +85,15 @@ def ch_query(base, sql):
 
 
 def start_clickhouse():
-    """Returns (base URL, process or None), or (None, None) when no server can be had."""
+    """Returns (base URL, process or None, data directory or None); (None, None, None) when no
+    server can be had."""
     url = os.environ.get("RDBINSIGHT_BENCH_CLICKHOUSE_URL")
     if url:
-        return url.rstrip("/") + "/", None
+        return url.rstrip("/") + "/", None, None
     py = chdb_python()
     if not py:
         print("no chdb-core (run tests/run.sh once): skipping the ClickHouse rows", file=sys.stderr)
-        return None, None
+        return None, None, None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -104,10 +105,11 @@ def start_clickhouse():
     for _ in range(600):
         try:
             ch_query(base, "SELECT 1")
-            return base, proc
+            return base, proc, data
         except Exception:
             time.sleep(0.1)
     proc.kill()
+    shutil.rmtree(data, ignore_errors=True)
     sys.exit("the chDB HTTP server did not start")
 
 
@@ -226,7 +228,7 @@ def main():
     for path in (BIN, RDB_CRATE):
         if not os.path.exists(path):
             sys.exit("%s is missing: cargo build --release --bins --example rdb_crate_walk" % path)
-    ch_base, ch_proc = (None, None) if args.no_clickhouse else start_clickhouse()
+    ch_base, ch_proc, ch_data = (None, None, None) if args.no_clickhouse else start_clickhouse()
     table = Table()
     try:
         for name in args.datasets:
@@ -236,6 +238,9 @@ def main():
     finally:
         if ch_proc:
             ch_proc.kill()
+            ch_proc.wait()
+        if ch_data:
+            shutil.rmtree(ch_data, ignore_errors=True)
 
     print()
     print("medians of %d runs, %d cores; CPU = user + system time of the process" % (args.runs, os.cpu_count()))
