@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    ArrayBuilder, BinaryBuilder, Int64Builder, PrimitiveBuilder, StringBuilder,
+    ArrayBuilder, BinaryBuilder, GenericByteBuilder, Int64Builder, PrimitiveBuilder, StringBuilder,
 };
-use arrow_array::types::{Int32Type, Int64Type, TimestampMillisecondType};
+use arrow_array::types::{ByteArrayType, Int32Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{new_null_array, ArrayRef, ArrowPrimitiveType, RecordBatch};
 use arrow_schema::{ArrowError, DataType, TimeUnit};
 
@@ -74,13 +74,37 @@ impl<T: ArrowPrimitiveType> Optional<T> {
         }
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    /// The batch's column; a builder that had values is made ready for `capacity` more.
+    fn finish(&mut self, capacity: usize) -> ArrayRef {
         if self.builder.is_empty() {
             new_null_array(&self.data_type, std::mem::take(&mut self.leading_nulls))
         } else {
-            Arc::new(self.builder.finish())
+            take_primitive(&mut self.builder, capacity, &self.data_type)
         }
     }
+}
+
+/// Arrow builders give their buffers away when they finish and would grow them again from
+/// nothing, reallocating and copying about log2(rows) times per batch: these take the finished
+/// column and leave a builder of the batch's capacity in its place.
+fn take_primitive<T: ArrowPrimitiveType>(
+    b: &mut PrimitiveBuilder<T>,
+    rows: usize,
+    data_type: &DataType,
+) -> ArrayRef {
+    let fresh = PrimitiveBuilder::with_capacity(rows).with_data_type(data_type.clone());
+    Arc::new(std::mem::replace(b, fresh).finish())
+}
+
+/// [`take_primitive`] for byte columns: room for `rows` values and as many value bytes as the
+/// finished batch had (at least `min_bytes`, at most 256 per row).
+fn take_bytes<T: ByteArrayType>(
+    b: &mut GenericByteBuilder<T>,
+    rows: usize,
+    min_bytes: usize,
+) -> ArrayRef {
+    let bytes = b.values_slice().len().clamp(min_bytes, rows * 256);
+    Arc::new(std::mem::replace(b, GenericByteBuilder::with_capacity(rows, bytes)).finish())
 }
 
 /// Accumulates rows of one instance of a run and hands them out as record batches of the
@@ -91,6 +115,8 @@ pub struct RecordBuilder {
     batch_unix_nanos: i64,
     instance: String,
     rows: usize,
+    /// Rows a batch is sized for.
+    capacity: usize,
     db: Int64Builder,
     key: BinaryBuilder,
     key_type: StringBuilder,
@@ -115,6 +141,7 @@ impl RecordBuilder {
             batch_unix_nanos,
             instance: instance.to_string(),
             rows: 0,
+            capacity,
             db: Int64Builder::with_capacity(capacity),
             key: BinaryBuilder::with_capacity(capacity, capacity * 24),
             key_type: StringBuilder::with_capacity(capacity, capacity * 6),
@@ -172,21 +199,22 @@ impl RecordBuilder {
                 cols
             }
         };
+        let cap = self.capacity.max(n);
         let columns: Vec<ArrayRef> = vec![
             cluster,
             batch,
             instance,
-            Arc::new(self.db.finish()),
-            Arc::new(self.key.finish()),
-            Arc::new(self.key_type.finish()),
-            Arc::new(self.members.finish()),
-            Arc::new(self.size.finish()),
-            Arc::new(self.encoding.finish()),
-            self.expire.finish(),
-            self.idle.finish(),
-            self.freq.finish(),
-            self.codis.finish(),
-            self.slot.finish(),
+            take_primitive(&mut self.db, cap, &DataType::Int64),
+            take_bytes(&mut self.key, cap, cap * 24),
+            take_bytes(&mut self.key_type, cap, cap * 6),
+            take_primitive(&mut self.members, cap, &DataType::Int64),
+            take_primitive(&mut self.size, cap, &DataType::Int64),
+            take_bytes(&mut self.encoding, cap, cap * 8),
+            self.expire.finish(cap),
+            self.idle.finish(cap),
+            self.freq.finish(cap),
+            self.codis.finish(cap),
+            self.slot.finish(cap),
         ];
         RecordBatch::try_new(record_schema(), columns)
     }

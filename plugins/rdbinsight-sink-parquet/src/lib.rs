@@ -12,6 +12,7 @@
 
 mod column_pages;
 mod config;
+mod constant_chunks;
 mod constants;
 mod delta;
 mod key_pages;

@@ -1,16 +1,17 @@
 //! Parquet encoding of the sorted batches on two threads.
 //!
-//! The columns of each row group are split between the calling thread (the key and the constant
-//! columns) and a helper thread (every other column): each encodes and compresses its columns,
+//! The columns of each row group are split between the calling thread (the key) and a helper
+//! thread (every other column but the constant ones): each encodes and compresses its columns,
 //! then the calling thread splices the finished column chunks into the row group in schema
-//! order. The file is the same as one `ArrowWriter` would write (same properties, the Arrow
-//! schema embedded), only encoded in parallel.
+//! order. The columns with one value per file (cluster, batch, instance) are not encoded row by
+//! row: their chunks come from [`ConstantColumn`], encoded once per row-group size. The file
+//! reads as one `ArrowWriter` would write it (same properties, the Arrow schema embedded).
 
 use std::fs::File;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use arrow_array::{BinaryArray, RecordBatch};
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_writer::{
@@ -22,14 +23,24 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use rdbinsight_sink_api::schema;
 
-/// Columns encoded on the calling thread: cluster, batch, instance and key. The key is the
-/// costliest column (plain bytes, statistics, compression); the rest go to the helper.
-const LOCAL_COLUMNS: [&str; 4] = [
-    schema::CLUSTER,
-    schema::BATCH,
-    schema::INSTANCE,
-    schema::KEY,
-];
+use crate::constant_chunks::ConstantColumn;
+
+/// The column encoded on the calling thread: the costliest (plain bytes, statistics,
+/// compression); the rest go to the helper.
+const LOCAL_COLUMN: &str = schema::KEY;
+/// Columns with one value in a file, their chunks encoded once per row count.
+const CONSTANT_COLUMNS: [&str; 3] = [schema::CLUSTER, schema::BATCH, schema::INSTANCE];
+
+/// Who encodes a column.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Encoder {
+    /// The calling thread.
+    Local,
+    /// The helper thread.
+    Helper,
+    /// [`ConstantColumn`]: the `n`th of them.
+    Constant(usize),
+}
 /// Estimated encoded bytes of one row besides its key, for cutting row groups by size.
 const ROW_OVERHEAD: usize = 64;
 
@@ -85,8 +96,9 @@ pub struct ParallelWriter {
     file: SerializedFileWriter<File>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
-    /// For each column: whether this thread encodes it.
-    local: Vec<bool>,
+    /// For each column: who encodes it.
+    encoders: Vec<Encoder>,
+    constants: Vec<ConstantColumn>,
     writers: Vec<ArrowColumnWriter>,
     jobs: Option<mpsc::SyncSender<Job>>,
     done: mpsc::Receiver<Chunks>,
@@ -105,11 +117,23 @@ impl ParallelWriter {
         let row_group_bytes = props.max_row_group_bytes().unwrap_or(usize::MAX);
         let (file, factory) =
             ArrowWriter::try_new(file, schema.clone(), Some(props))?.into_serialized_writer()?;
-        let local = schema
-            .fields()
-            .iter()
-            .map(|f| LOCAL_COLUMNS.contains(&f.name().as_str()))
-            .collect();
+        let mut constants = Vec::new();
+        let mut encoders = Vec::new();
+        for (i, f) in schema.fields().iter().enumerate() {
+            let name = f.name().as_str();
+            encoders.push(if name == LOCAL_COLUMN {
+                Encoder::Local
+            } else if CONSTANT_COLUMNS.contains(&name) {
+                constants.push(ConstantColumn::new(file.schema_descr().column(i)));
+                Encoder::Constant(constants.len() - 1)
+            } else {
+                Encoder::Helper
+            });
+        }
+        ensure!(
+            encoders.len() == file.schema_descr().num_columns(),
+            "the Parquet writer takes flat schemas only"
+        );
         let (jobs, job_rx) = mpsc::sync_channel(2);
         let (done_tx, done) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
@@ -120,7 +144,8 @@ impl ParallelWriter {
             file,
             factory,
             schema,
-            local,
+            encoders,
+            constants,
             writers: Vec::new(),
             jobs: Some(jobs),
             done,
@@ -145,16 +170,16 @@ impl ParallelWriter {
     fn start_row_group(&mut self) -> Result<()> {
         let mut mine = Vec::new();
         let mut theirs = Vec::new();
-        for (w, &local) in self
+        for (w, &encoder) in self
             .factory
             .create_column_writers(self.row_groups)?
             .into_iter()
-            .zip(&self.local)
+            .zip(&self.encoders)
         {
-            if local {
-                mine.push(w);
-            } else {
-                theirs.push(w);
+            match encoder {
+                Encoder::Local => mine.push(w),
+                Encoder::Helper => theirs.push(w),
+                Encoder::Constant(_) => {}
             }
         }
         self.writers = mine;
@@ -179,19 +204,17 @@ impl ParallelWriter {
     fn encode(&mut self, part: &RecordBatch) -> Result<()> {
         let mut mine = Vec::with_capacity(self.writers.len());
         let mut theirs = Vec::new();
-        for ((field, column), &local) in self
+        for ((field, column), &encoder) in self
             .schema
             .fields()
             .iter()
             .zip(part.columns())
-            .zip(&self.local)
+            .zip(&self.encoders)
         {
-            for leaf in compute_leaves(field, column)? {
-                if local {
-                    mine.push(leaf);
-                } else {
-                    theirs.push(leaf);
-                }
+            match encoder {
+                Encoder::Local => mine.extend(compute_leaves(field, column)?),
+                Encoder::Helper => theirs.extend(compute_leaves(field, column)?),
+                Encoder::Constant(c) => self.constants[c].check(column)?,
             }
         }
         self.send(Job::Leaves(theirs))?;
@@ -226,9 +249,17 @@ impl ParallelWriter {
             return Ok(());
         }
         let (mut mine, mut theirs) = (mine.into_iter(), theirs.into_iter());
+        let props = self.file.properties().clone();
         let mut group = self.file.next_row_group()?;
-        for &local in &self.local {
-            let chunk = if local { mine.next() } else { theirs.next() };
+        for &encoder in &self.encoders {
+            let chunk = match encoder {
+                Encoder::Local => mine.next(),
+                Encoder::Helper => theirs.next(),
+                Encoder::Constant(c) => {
+                    self.constants[c].append(self.rows, &props, &mut group)?;
+                    continue;
+                }
+            };
             chunk
                 .context("a column chunk is missing")?
                 .append_to_row_group(&mut group)?;

@@ -3,10 +3,10 @@
 //! dump, an eighth of the run's time for files the page cache absorbs anyway.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use super::order::{body_at, digit, Entry};
 use super::rows::{db_key, LEN_BYTES};
@@ -57,17 +57,85 @@ pub enum Run {
     File(PathBuf),
 }
 
+/// Reads the rows of a spill file through a buffer of its own: a row lying whole in the
+/// buffer (nearly all of them) is used where it lies, not copied out.
+struct RunReader {
+    path: PathBuf,
+    file: File,
+    buffer: Vec<u8>,
+    /// The unread bytes: `buffer[start..end]`.
+    start: usize,
+    end: usize,
+}
+
+impl RunReader {
+    fn open(path: PathBuf) -> Result<Self> {
+        let file = File::open(&path)
+            .with_context(|| format!("cannot open spill file {}", path.display()))?;
+        Ok(Self {
+            path,
+            file,
+            buffer: vec![0; IO_BUFFER],
+            start: 0,
+            end: 0,
+        })
+    }
+
+    /// Makes at least `want` unread bytes available, unless the file ends first; how many
+    /// are.
+    fn fill(&mut self, want: usize) -> Result<usize> {
+        if self.end - self.start >= want {
+            return Ok(self.end - self.start);
+        }
+        self.buffer.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.buffer.len() < want {
+            self.buffer.resize(want.max(IO_BUFFER), 0);
+        }
+        while self.end < want {
+            let n = match self.file.read(&mut self.buffer[self.end..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot read spill file {}", self.path.display()))
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            self.end += n;
+        }
+        Ok(self.end - self.start)
+    }
+
+    /// The buffer range of the next row's body; `None` at the end of the file.
+    fn next_row(&mut self) -> Result<Option<std::ops::Range<usize>>> {
+        match self.fill(LEN_BYTES)? {
+            0 => return Ok(None),
+            n if n < LEN_BYTES => bail!("spill file {} truncated", self.path.display()),
+            _ => {}
+        }
+        let mut len = [0u8; LEN_BYTES];
+        len.copy_from_slice(&self.buffer[self.start..self.start + LEN_BYTES]);
+        let len = u32::from_le_bytes(len) as usize;
+        if self.fill(LEN_BYTES + len)? < LEN_BYTES + len {
+            bail!("spill file {} truncated", self.path.display());
+        }
+        let body = self.start + LEN_BYTES..self.start + LEN_BYTES + len;
+        self.start = body.end;
+        Ok(Some(body))
+    }
+}
+
 enum Source {
     Memory {
         arena: Vec<u8>,
         entries: Vec<Entry>,
         next: usize,
     },
-    File {
-        path: PathBuf,
-        input: Box<BufReader<File>>,
-        buffer: Vec<u8>,
-    },
+    File(RunReader),
 }
 
 /// The head row of one run during a merge.
@@ -89,16 +157,7 @@ impl Cursor {
                 entries,
                 next: 0,
             },
-            Run::File(path) => {
-                let file = File::open(&path)
-                    .with_context(|| format!("cannot open spill file {}", path.display()))?;
-                Source::File {
-                    path,
-                    // Rows are read a few bytes at a time: from a buffer.
-                    input: Box::new(BufReader::with_capacity(IO_BUFFER, file)),
-                    buffer: Vec::new(),
-                }
-            }
+            Run::File(path) => Source::File(RunReader::open(path)?),
         };
         let mut c = Self {
             source,
@@ -125,26 +184,10 @@ impl Cursor {
                 let start = e.offset as usize + LEN_BYTES;
                 self.body = start..start + body.len();
             }
-            Source::File {
-                path,
-                input,
-                buffer,
-            } => {
-                let mut len = [0u8; LEN_BYTES];
-                match input.read_exact(&mut len) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-                    Err(e) => {
-                        return Err(e)
-                            .with_context(|| format!("cannot read spill file {}", path.display()))
-                    }
-                }
-                buffer.resize(u32::from_le_bytes(len) as usize, 0);
-                input
-                    .read_exact(buffer)
-                    .with_context(|| format!("spill file {} truncated", path.display()))?;
-                self.body = 0..buffer.len();
-            }
+            Source::File(reader) => match reader.next_row()? {
+                Some(body) => self.body = body,
+                None => return Ok(false),
+            },
         }
         let body = self.body();
         let (db, key) = db_key(body)?;
@@ -158,7 +201,7 @@ impl Cursor {
     fn body(&self) -> &[u8] {
         match &self.source {
             Source::Memory { arena, .. } => &arena[self.body.clone()],
-            Source::File { buffer, .. } => &buffer[self.body.clone()],
+            Source::File(reader) => &reader.buffer[self.body.clone()],
         }
     }
 
@@ -166,54 +209,72 @@ impl Cursor {
         &self.body()[self.key.clone()]
     }
 
+    #[inline]
     fn less(&self, other: &Cursor) -> bool {
         match self.head.cmp(&other.head) {
-            std::cmp::Ordering::Equal => self.key() < other.key(),
+            // Equal heads: the first window of both keys is the same, compare the rest (both
+            // exhausted: equal, and neither goes first).
+            std::cmp::Ordering::Equal if self.head == EXHAUSTED => false,
+            std::cmp::Ordering::Equal => {
+                let from = self.key.len().min(other.key.len()).min(16);
+                self.key()[from..] < other.key()[from..]
+            }
             o => o.is_lt(),
         }
     }
 }
 
 /// Merges `runs` into one stream of row bodies in (db, key) order.
+///
+/// A tournament ("loser") tree over the runs' head rows: each inner node keeps the run that
+/// lost the match played there, so replacing the winner's row costs one comparison per level
+/// (a binary heap needs two). An exhausted run's head is past every row's ([`EXHAUSTED`]).
 pub fn merge(runs: Vec<Run>, mut emit: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
-    let mut heap: Vec<Cursor> = Vec::with_capacity(runs.len());
+    let mut cursors: Vec<Cursor> = Vec::with_capacity(runs.len());
     for run in runs {
         if let Some(c) = Cursor::open(run)? {
-            heap.push(c);
+            cursors.push(c);
         }
     }
-    for i in (0..heap.len() / 2).rev() {
-        sift_down(&mut heap, i);
+    let k = cursors.len();
+    if k == 0 {
+        return Ok(());
     }
-    while let Some(top) = heap.first_mut() {
+    // Nodes 1..k are inner nodes, k..2k the runs (run i at k + i); node p's parent is p / 2.
+    let mut losers = vec![0usize; k];
+    let mut winners = vec![0usize; 2 * k];
+    for (i, w) in winners[k..].iter_mut().enumerate() {
+        *w = i;
+    }
+    for p in (1..k).rev() {
+        let (a, b) = (winners[2 * p], winners[2 * p + 1]);
+        (winners[p], losers[p]) = if cursors[a].less(&cursors[b]) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+    }
+    let mut winner = if k == 1 { 0 } else { winners[1] };
+    let mut live = k;
+    loop {
+        let top = &mut cursors[winner];
         emit(top.body())?;
         if !top.advance()? {
-            let last = heap.len() - 1;
-            heap.swap(0, last);
-            heap.pop();
+            top.head = EXHAUSTED;
+            live -= 1;
+            if live == 0 {
+                return Ok(());
+            }
         }
-        sift_down(&mut heap, 0);
+        let mut p = (winner + k) / 2;
+        while p >= 1 {
+            if cursors[losers[p]].less(&cursors[winner]) {
+                std::mem::swap(&mut losers[p], &mut winner);
+            }
+            p /= 2;
+        }
     }
-    Ok(())
 }
 
-/// Restores the min-heap order below `i`.
-fn sift_down(heap: &mut [Cursor], mut i: usize) {
-    loop {
-        let left = 2 * i + 1;
-        if left >= heap.len() {
-            return;
-        }
-        let right = left + 1;
-        let child = if right < heap.len() && heap[right].less(&heap[left]) {
-            right
-        } else {
-            left
-        };
-        if !heap[child].less(&heap[i]) {
-            return;
-        }
-        heap.swap(i, child);
-        i = child;
-    }
-}
+/// The head of an exhausted run: after every row's, whose rest-of-key count is at most 17.
+const EXHAUSTED: (i64, (u64, u64), u8) = (i64::MAX, (u64::MAX, u64::MAX), u8::MAX);

@@ -16,6 +16,7 @@ use arrow_array::{
 };
 use rdbinsight_sink_api::{schema, RecordBuilder, Row};
 
+use crate::constant_chunks::all_same;
 use crate::varint::{self, Cursor};
 
 /// Bytes of the length prefix of every row.
@@ -119,25 +120,6 @@ impl Constants {
         );
         Ok(Some(first))
     }
-}
-
-/// Whether every value of `a` equals its first, checked in two linear passes (no per-row
-/// string comparison): all lengths equal, and the value bytes equal themselves shifted by one
-/// value.
-fn all_same(a: &StringArray) -> bool {
-    let offsets = a.value_offsets();
-    let (Some(&first), Some(&second), Some(&last)) =
-        (offsets.first(), offsets.get(1), offsets.last())
-    else {
-        return true;
-    };
-    let len = second - first;
-    if !offsets.windows(2).all(|w| w[1] - w[0] == len) {
-        return false;
-    }
-    let bytes = &a.value_data()[first as usize..last as usize];
-    let len = len as usize;
-    bytes.len() <= len || bytes[len..] == bytes[..bytes.len() - len]
 }
 
 /// The distinct type and encoding names seen, each stored once and referred to by a code.
@@ -328,17 +310,6 @@ mod tests {
             assert_eq!(r.signed().unwrap(), v);
             assert_eq!(r.body.pos(), out.len());
         }
-    }
-
-    #[test]
-    fn all_same_sees_any_differing_value() {
-        let same = StringArray::from(vec!["ab", "ab", "ab"]);
-        assert!(all_same(&same));
-        assert!(all_same(&same.slice(1, 2)));
-        assert!(all_same(&StringArray::from(vec!["", ""])));
-        assert!(!all_same(&StringArray::from(vec!["ab", "ab", "ac"])));
-        assert!(!all_same(&StringArray::from(vec!["ab", "a", "b"])));
-        assert!(!all_same(&StringArray::from(vec!["aa", "", "aa"])));
     }
 
     #[test]
