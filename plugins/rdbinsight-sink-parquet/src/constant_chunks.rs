@@ -193,4 +193,23 @@ mod tests {
         assert!(!all_same(&StringArray::from(vec!["ab", "a", "b"])));
         assert!(!all_same(&StringArray::from(vec!["aa", "", "aa"])));
     }
+
+    #[test]
+    fn a_column_that_changes_value_is_refused() {
+        use parquet::arrow::ArrowSchemaConverter;
+        use rdbinsight_sink_api::record_schema;
+        use std::sync::Arc;
+        let descr = ArrowSchemaConverter::new()
+            .convert(&record_schema())
+            .unwrap()
+            .column(0);
+        let mut c = ConstantColumn::new(descr);
+        let a: ArrayRef = Arc::new(StringArray::from(vec!["x", "x"]));
+        let b: ArrayRef = Arc::new(StringArray::from(vec!["y"]));
+        let mixed: ArrayRef = Arc::new(StringArray::from(vec!["x", "y"]));
+        c.check(&a).unwrap();
+        c.check(&a.slice(1, 1)).unwrap();
+        assert!(c.check(&b).is_err());
+        assert!(c.check(&mixed).is_err());
+    }
 }
