@@ -185,11 +185,12 @@ impl Sorter {
             self.cleanup();
             return Ok(());
         };
+        // The rows in memory are ordered while the spill thread writes the last full arena.
+        sort_entries(&mut self.entries, &self.arena)?;
         if let Some(spiller) = &mut self.spiller {
             spiller.wait()?;
         }
         self.spiller = None;
-        sort_entries(&mut self.entries, &self.arena)?;
         let fan_in = fan_in();
         while self.runs.len() > fan_in {
             let group: Vec<PathBuf> = self.runs.drain(..fan_in).collect();
