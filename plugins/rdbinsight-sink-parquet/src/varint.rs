@@ -59,6 +59,13 @@ impl<'a> Cursor<'a> {
     /// An unsigned LEB128 varint.
     #[inline]
     pub fn uleb(&mut self) -> Result<u64> {
+        // Most varints of a row (db, key length, codes, counts) are one byte.
+        if let Some(&b) = self.bytes.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let start = self.pos;
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
