@@ -11,8 +11,9 @@ use bytes::Bytes;
 use parquet::column::writer::{get_column_writer, ColumnCloseResult, ColumnWriter};
 use parquet::data_type::ByteArray;
 use parquet::file::properties::WriterPropertiesPtr;
-use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::file::writer::{SerializedPageWriter, SerializedRowGroupWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
+use std::io::Write;
 
 /// Whether every value of `a` equals its first, checked in two linear passes (no per-row
 /// string comparison): all lengths equal, and the value bytes equal themselves shifted by one
@@ -105,19 +106,24 @@ impl ConstantColumn {
         Ok(())
     }
 
-    /// The column's chunk of `rows` rows (for `SerializedRowGroupWriter::append_column`):
-    /// its bytes and metadata.
-    pub fn chunk(
+    /// Appends the column's chunk of `rows` rows to `group`.
+    pub fn append<W: Write + Send>(
         &mut self,
         rows: usize,
         props: &WriterPropertiesPtr,
-    ) -> Result<(Bytes, ColumnCloseResult)> {
-        if let Some((_, bytes, close)) = self.chunks.iter().find(|(n, ..)| *n == rows) {
-            return Ok((bytes.clone(), close.clone()));
-        }
-        let (bytes, close) = self.encode(rows, props)?;
-        self.chunks.push((rows, bytes.clone(), close.clone()));
-        Ok((bytes, close))
+        group: &mut SerializedRowGroupWriter<'_, W>,
+    ) -> Result<()> {
+        let at = match self.chunks.iter().position(|(n, ..)| *n == rows) {
+            Some(at) => at,
+            None => {
+                let (bytes, close) = self.encode(rows, props)?;
+                self.chunks.push((rows, bytes, close));
+                self.chunks.len() - 1
+            }
+        };
+        let (_, bytes, close) = &self.chunks[at];
+        group.append_column(bytes, close.clone())?;
+        Ok(())
     }
 
     /// The chunk of `rows` rows, encoded into memory: its bytes and its metadata (offsets

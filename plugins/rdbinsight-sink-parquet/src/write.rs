@@ -1,29 +1,25 @@
 //! Parquet encoding of the sorted batches on two threads.
 //!
 //! The columns of each row group are split between the calling thread (the key) and a helper
-//! thread (every other column): each encodes and compresses its columns, then the calling
-//! thread splices the finished column chunks into the file in schema order. The columns with
-//! one value per file (cluster, batch, instance) are not encoded row by row: the helper takes
-//! their chunks from [`ConstantColumn`], encoded once per row-group size. A row group is
-//! spliced in when the next one is closed, so that closing one (the helper's last pages, its
-//! constant chunks) never stops the calling thread. The file reads as one `ArrowWriter` would
-//! write it (same properties, the Arrow schema embedded).
+//! thread (every other column but the constant ones): each encodes and compresses its columns,
+//! then the calling thread splices the finished column chunks into the row group in schema
+//! order. The columns with one value per file (cluster, batch, instance) are not encoded row by
+//! row: their chunks come from [`ConstantColumn`], encoded once per row-group size. The file
+//! reads as one `ArrowWriter` would write it (same properties, the Arrow schema embedded).
 
 use std::fs::File;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, ensure, Context, Result};
-use arrow_array::{ArrayRef, BinaryArray, RecordBatch};
+use arrow_array::{BinaryArray, RecordBatch};
 use arrow_schema::SchemaRef;
-use bytes::Bytes;
 use parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
     ArrowRowGroupWriterFactory,
 };
 use parquet::arrow::ArrowWriter;
-use parquet::column::writer::ColumnCloseResult;
-use parquet::file::properties::{WriterProperties, WriterPropertiesPtr};
+use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use rdbinsight_sink_api::schema;
 
@@ -34,8 +30,6 @@ use crate::constant_chunks::ConstantColumn;
 const LOCAL_COLUMN: &str = schema::KEY;
 /// Columns with one value in a file, their chunks encoded once per row count.
 const CONSTANT_COLUMNS: [&str; 3] = [schema::CLUSTER, schema::BATCH, schema::INSTANCE];
-/// Estimated encoded bytes of one row besides its key, for cutting row groups by size.
-const ROW_OVERHEAD: usize = 64;
 
 /// Who encodes a column.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,81 +38,50 @@ enum Encoder {
     Local,
     /// The helper thread.
     Helper,
-    /// The helper's [`ConstantColumn`]s: the `n`th of them.
+    /// [`ConstantColumn`]: the `n`th of them.
     Constant(usize),
 }
+/// Estimated encoded bytes of one row besides its key, for cutting row groups by size.
+const ROW_OVERHEAD: usize = 64;
 
 /// Work for the helper thread.
 enum Job {
     /// The helper's column writers of a new row group.
     Writers(Vec<ArrowColumnWriter>),
-    /// One slice of each of the helper's columns, in the order of its writers, and of each
-    /// constant column.
-    Leaves(Vec<ArrowLeafColumn>, Vec<ArrayRef>),
-    /// Finish the row group of this many rows: send back its column chunks.
-    Close(usize),
+    /// One slice of each of the helper's columns, in the order of its writers.
+    Leaves(Vec<ArrowLeafColumn>),
+    /// Finish the row group: send back the column chunks.
+    Close,
 }
 
-/// The helper's part of a row group.
-struct HelperChunks {
-    columns: Vec<ArrowColumnChunk>,
-    constants: Vec<(Bytes, ColumnCloseResult)>,
-}
-
-type Chunks = Result<HelperChunks>;
-
-/// The helper thread's state.
-struct Helper {
-    writers: Vec<ArrowColumnWriter>,
-    constants: Vec<ConstantColumn>,
-    props: WriterPropertiesPtr,
-    failed: Option<anyhow::Error>,
-}
-
-impl Helper {
-    fn leaves(&mut self, leaves: &[ArrowLeafColumn], constants: &[ArrayRef]) -> Result<()> {
-        for (w, leaf) in self.writers.iter_mut().zip(leaves) {
-            w.write(leaf)?;
-        }
-        for (c, column) in self.constants.iter_mut().zip(constants) {
-            c.check(column)?;
-        }
-        Ok(())
-    }
-
-    fn close(&mut self, rows: usize) -> Chunks {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
-        }
-        let columns = std::mem::take(&mut self.writers)
-            .into_iter()
-            .map(|w| w.close().map_err(anyhow::Error::from))
-            .collect::<Result<_>>()?;
-        let constants = if rows == 0 {
-            Vec::new()
-        } else {
-            let props = &self.props;
-            self.constants
-                .iter_mut()
-                .map(|c| c.chunk(rows, props))
-                .collect::<Result<_>>()?
-        };
-        Ok(HelperChunks { columns, constants })
-    }
-}
+type Chunks = Result<Vec<ArrowColumnChunk>>;
 
 /// The helper thread: encodes its columns until its job queue closes.
-fn helper(mut state: Helper, jobs: mpsc::Receiver<Job>, done: mpsc::SyncSender<Chunks>) {
+fn helper(jobs: mpsc::Receiver<Job>, done: mpsc::SyncSender<Chunks>) {
+    let mut writers: Vec<ArrowColumnWriter> = Vec::new();
+    let mut failed: Option<anyhow::Error> = None;
     for job in jobs {
         match job {
-            Job::Writers(w) => state.writers = w,
-            Job::Leaves(leaves, constants) => {
-                if state.failed.is_none() {
-                    state.failed = state.leaves(&leaves, &constants).err();
+            Job::Writers(w) => writers = w,
+            Job::Leaves(leaves) => {
+                if failed.is_none() {
+                    for (w, leaf) in writers.iter_mut().zip(&leaves) {
+                        if let Err(e) = w.write(leaf) {
+                            failed = Some(e.into());
+                            break;
+                        }
+                    }
                 }
             }
-            Job::Close(rows) => {
-                if done.send(state.close(rows)).is_err() {
+            Job::Close => {
+                let chunks = match failed.take() {
+                    Some(e) => Err(e),
+                    None => std::mem::take(&mut writers)
+                        .into_iter()
+                        .map(|w| w.close().map_err(anyhow::Error::from))
+                        .collect(),
+                };
+                if done.send(chunks).is_err() {
                     return;
                 }
             }
@@ -126,26 +89,20 @@ fn helper(mut state: Helper, jobs: mpsc::Receiver<Job>, done: mpsc::SyncSender<C
     }
 }
 
-/// A row group whose local chunks are done and whose helper chunks are on their way.
-struct Pending {
-    mine: Vec<ArrowColumnChunk>,
-    rows: usize,
-}
-
 /// Writes sorted record batches as one Parquet file, columns encoded on two threads; row
 /// groups are cut at the properties' `max_row_group_row_count` rows and (about)
-/// `max_row_group_bytes` bytes. Every batch must hold the same cluster, batch and instance.
+/// `max_row_group_bytes` bytes.
 pub struct ParallelWriter {
     file: SerializedFileWriter<File>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
     /// For each column: who encodes it.
     encoders: Vec<Encoder>,
+    constants: Vec<ConstantColumn>,
     writers: Vec<ArrowColumnWriter>,
     jobs: Option<mpsc::SyncSender<Job>>,
     done: mpsc::Receiver<Chunks>,
     thread: Option<JoinHandle<()>>,
-    pending: Option<Pending>,
     row_group_rows: usize,
     row_group_bytes: usize,
     rows: usize,
@@ -177,28 +134,22 @@ impl ParallelWriter {
             encoders.len() == file.schema_descr().num_columns(),
             "the Parquet writer takes flat schemas only"
         );
-        let state = Helper {
-            writers: Vec::new(),
-            constants,
-            props: file.properties().clone(),
-            failed: None,
-        };
         let (jobs, job_rx) = mpsc::sync_channel(2);
         let (done_tx, done) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("rdbinsight-encode".into())
-            .spawn(move || helper(state, job_rx, done_tx))
+            .spawn(move || helper(job_rx, done_tx))
             .context("cannot start the Parquet encoding thread")?;
         let mut w = Self {
             file,
             factory,
             schema,
             encoders,
+            constants,
             writers: Vec::new(),
             jobs: Some(jobs),
             done,
             thread: Some(thread),
-            pending: None,
             row_group_rows: row_group_rows.max(1),
             row_group_bytes: row_group_bytes.max(1),
             rows: 0,
@@ -253,7 +204,6 @@ impl ParallelWriter {
     fn encode(&mut self, part: &RecordBatch) -> Result<()> {
         let mut mine = Vec::with_capacity(self.writers.len());
         let mut theirs = Vec::new();
-        let mut constants = Vec::new();
         for ((field, column), &encoder) in self
             .schema
             .fields()
@@ -264,10 +214,10 @@ impl ParallelWriter {
             match encoder {
                 Encoder::Local => mine.extend(compute_leaves(field, column)?),
                 Encoder::Helper => theirs.extend(compute_leaves(field, column)?),
-                Encoder::Constant(_) => constants.push(column.clone()),
+                Encoder::Constant(c) => self.constants[c].check(column)?,
             }
         }
-        self.send(Job::Leaves(theirs, constants))?;
+        self.send(Job::Leaves(theirs))?;
         for (w, leaf) in self.writers.iter_mut().zip(&mine) {
             w.write(leaf)?;
         }
@@ -284,49 +234,29 @@ impl ParallelWriter {
         Ok(())
     }
 
-    /// Closes the row group in progress: its local chunks now, the helper's when the next
-    /// row group closes (or the file does). The row group before it is written to the file.
+    /// Closes the row group in progress (if it has rows) and writes its column chunks.
     fn finish_row_group(&mut self) -> Result<()> {
-        self.send(Job::Close(self.rows))?;
+        self.send(Job::Close)?;
         let mine: Vec<ArrowColumnChunk> = std::mem::take(&mut self.writers)
             .into_iter()
             .map(|w| w.close())
             .collect::<parquet::errors::Result<_>>()?;
-        self.write_pending()?;
-        self.pending = Some(Pending {
-            mine,
-            rows: self.rows,
-        });
-        self.rows = 0;
-        self.bytes = 0;
-        Ok(())
-    }
-
-    /// Writes the pending row group (if it has rows) once the helper's chunks of it are in.
-    fn write_pending(&mut self) -> Result<()> {
-        let Some(Pending { mine, rows }) = self.pending.take() else {
-            return Ok(());
-        };
         let theirs = self
             .done
             .recv()
             .map_err(|_| anyhow!("the Parquet encoding thread stopped"))??;
-        if rows == 0 {
+        if self.rows == 0 {
             return Ok(());
         }
-        let mut mine = mine.into_iter();
-        let mut theirs_columns = theirs.columns.into_iter();
+        let (mut mine, mut theirs) = (mine.into_iter(), theirs.into_iter());
+        let props = self.file.properties().clone();
         let mut group = self.file.next_row_group()?;
         for &encoder in &self.encoders {
             let chunk = match encoder {
                 Encoder::Local => mine.next(),
-                Encoder::Helper => theirs_columns.next(),
+                Encoder::Helper => theirs.next(),
                 Encoder::Constant(c) => {
-                    let (bytes, close) = theirs
-                        .constants
-                        .get(c)
-                        .context("a constant column chunk is missing")?;
-                    group.append_column(bytes, close.clone())?;
+                    self.constants[c].append(self.rows, &props, &mut group)?;
                     continue;
                 }
             };
@@ -336,13 +266,14 @@ impl ParallelWriter {
         }
         group.close()?;
         self.row_groups += 1;
+        self.rows = 0;
+        self.bytes = 0;
         Ok(())
     }
 
-    /// Writes the last row groups and the footer.
+    /// Writes the last row group and the footer.
     pub fn close(mut self) -> Result<()> {
         self.finish_row_group()?;
-        self.write_pending()?;
         self.jobs = None;
         if let Some(t) = self.thread.take() {
             t.join()
@@ -356,8 +287,6 @@ impl ParallelWriter {
 impl Drop for ParallelWriter {
     fn drop(&mut self) {
         self.jobs = None;
-        // The helper may be waiting to hand over chunks nobody will take: let its send fail.
-        drop(std::mem::replace(&mut self.done, mpsc::sync_channel(1).1));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -408,26 +337,6 @@ mod tests {
         let got = rows_of(&got);
         let want = rows_of(&input);
         assert_eq!(got, want);
-    }
-
-    #[test]
-    fn a_writer_dropped_with_row_groups_in_flight_stops_its_helper() {
-        let run = RunInfo {
-            cluster: "c".into(),
-            batch_unix_nanos: 7,
-            tool_version: "t".into(),
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let mut w = ParallelWriter::try_new(
-            File::create(dir.path().join("f.parquet")).unwrap(),
-            record_schema(),
-            WriterProperties::builder()
-                .set_max_row_group_row_count(Some(100))
-                .build(),
-        )
-        .unwrap();
-        w.write(&sample_batch(&run, "i", 0, 450)).unwrap();
-        drop(w);
     }
 
     /// The rows of `batches` as one list of one-row slices per column (logical equality).
