@@ -8,6 +8,9 @@ fn main() {
 /// Largest allocation glibc takes from its heap instead of a fresh `mmap` (glibc's ceiling).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+/// Free memory glibc keeps at the top of the heap instead of giving it back (see below).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const TRIM_THRESHOLD: libc::c_int = 64 << 20;
 
 /// Tunes glibc's allocator for a few threads passing large buffers to each other:
 ///
@@ -19,6 +22,9 @@ const MMAP_THRESHOLD: libc::c_int = 32 << 20;
 ///   heap and are reused. By default glibc maps each one of 128 KiB and more afresh and unmaps
 ///   it when freed: every batch then paid page faults, zeroed pages and TLB shootdowns on the
 ///   other core, a third of the parse's time in the kernel (docs/benchmarks.md).
+/// - Freed memory at the top of the heap is kept up to 64 MiB: setting the mmap threshold
+///   turns glibc's own adjustment off and leaves the trim threshold at 128 KiB, so the heap
+///   shrank and grew again around every batch, each time faulting in zeroed pages.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn tune_malloc() {
@@ -28,6 +34,7 @@ fn tune_malloc() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
     }
 }
 
