@@ -1,8 +1,8 @@
-//! Columns that hold one value in a whole file, told by its statistics (in every row group no
-//! null, and an exact minimum equal to the maximum, the same everywhere): they are not
-//! decoded, but made as arrays of that value for each batch. In this sink's files the batch
-//! time and the instance are such columns (one file per instance and batch), and so is the
-//! db of an instance with one database.
+//! Columns that hold one value in a row group, told by its statistics (no null, and an exact
+//! minimum equal to the maximum): they are not decoded, but made as arrays of that value for
+//! each batch. In this sink's files the batch time and the instance are such columns (one
+//! file per instance and batch), and, row group by row group, so are the db (keys are sorted
+//! by db first) and whatever else a run of similar keys shares (type, encoding, sizes).
 
 use std::sync::Arc;
 
@@ -12,9 +12,9 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 use parquet::basic::Type as PhysicalType;
-use parquet::file::metadata::ParquetMetaData;
+use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
 
-/// A column with one value in the whole file.
+/// A column with one value in a row group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Constant {
     /// Column name.
@@ -29,19 +29,20 @@ enum Value {
     Text(String),
 }
 
-/// The columns among `names` that hold one value in the file of `metadata`, whose Arrow type
-/// in `schema` can be made from it (64-bit integers and timestamps, and strings read as
-/// dictionaries).
+/// The columns among `names` that hold one value in row group `row_group` of the file of
+/// `metadata`, whose Arrow type in `schema` can be made from it (64-bit integers and
+/// timestamps, and strings read as dictionaries).
 pub fn constant_columns(
     metadata: &ParquetMetaData,
+    row_group: usize,
     schema: &Schema,
     names: &[&str],
 ) -> Vec<Constant> {
     let descr = metadata.file_metadata().schema_descr();
     let mut out = Vec::new();
-    if metadata.row_groups().is_empty() {
+    let Some(rg) = metadata.row_groups().get(row_group) else {
         return out;
-    }
+    };
     for i in 0..descr.num_columns() {
         let column = descr.column(i);
         if column.max_rep_level() != 0 || column.path().parts().len() != 1 {
@@ -54,7 +55,7 @@ pub fn constant_columns(
         if !names.contains(&name) {
             continue;
         }
-        let Some(bytes) = single_value(metadata, i) else {
+        let Some(bytes) = single_value(rg, i) else {
             continue;
         };
         let value = match (column.physical_type(), field.data_type()) {
@@ -82,24 +83,16 @@ pub fn constant_columns(
     out
 }
 
-/// The one value (as the statistics store it) of column `i` in every row group, if it has
+/// The one value (as the statistics store it) of column `i` in row group `rg`, if it has
 /// one: no nulls, and an exact minimum equal to the maximum.
-fn single_value(metadata: &ParquetMetaData, i: usize) -> Option<Vec<u8>> {
-    let mut value: Option<&[u8]> = None;
-    for rg in metadata.row_groups() {
-        let stats = rg.column(i).statistics()?;
-        let (min, max) = (stats.min_bytes_opt()?, stats.max_bytes_opt()?);
-        let single = stats.null_count_opt() == Some(0)
-            && stats.min_is_exact()
-            && stats.max_is_exact()
-            && min == max
-            && value.is_none_or(|v| v == min);
-        if !single {
-            return None;
-        }
-        value = Some(min);
-    }
-    value.map(<[u8]>::to_vec)
+fn single_value(rg: &RowGroupMetaData, i: usize) -> Option<Vec<u8>> {
+    let stats = rg.column(i).statistics()?;
+    let (min, max) = (stats.min_bytes_opt()?, stats.max_bytes_opt()?);
+    let single = stats.null_count_opt() == Some(0)
+        && stats.min_is_exact()
+        && stats.max_is_exact()
+        && min == max;
+    single.then(|| min.to_vec())
 }
 
 impl Constant {

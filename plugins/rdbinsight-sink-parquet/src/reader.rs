@@ -91,7 +91,7 @@ pub fn for_each_batch(
 ) -> Result<()> {
     for file in batch_files(batch_dir)? {
         let (input, metadata) = open(&file, as_dictionary)?;
-        for batch in batches(&file, input, metadata, columns)? {
+        for batch in batches(&file, input, metadata, columns, None)? {
             f(&batch.with_context(|| format!("cannot read {}", file.display()))?)?;
         }
     }
@@ -124,23 +124,45 @@ pub fn for_each_batch_with_keys(
         match KeyPages::open(&file, key, metadata.metadata().clone())? {
             Some(mut pages) => {
                 let others: Vec<&str> = columns.iter().copied().filter(|c| *c != key).collect();
-                let constants = constant_columns(metadata.metadata(), metadata.schema(), &others);
                 let schema = projected(metadata.schema(), &others);
-                let filled = constant_arrays(&schema, &constants).with_context(context)?;
-                let decoded: Vec<&str> = others
-                    .iter()
-                    .copied()
-                    .filter(|c| !constants.iter().any(|k| k.name == *c))
-                    .collect();
                 let mut suffix_bytes = 0;
-                for batch in batches(&file, input, metadata, &decoded)? {
-                    let batch = batch.with_context(context)?;
-                    let batch = with_constants(batch, &schema, &filled).with_context(context)?;
-                    // Room for as many suffix bytes as the last batch had.
-                    let mut keys = DeltaKeys::with_capacity(batch.num_rows(), suffix_bytes);
-                    pages.take(batch.num_rows(), &mut keys)?;
-                    suffix_bytes = keys.suffix_bytes();
-                    f(&batch, keys)?;
+                // Row group by row group: the columns with one value in a row group are
+                // filled with it, not decoded.
+                for row_group in 0..metadata.metadata().num_row_groups() {
+                    let constants =
+                        constant_columns(metadata.metadata(), row_group, &schema, &others);
+                    let filled = constant_arrays(&schema, &constants).with_context(context)?;
+                    let decoded: Vec<&str> = others
+                        .iter()
+                        .copied()
+                        .filter(|c| !constants.iter().any(|k| k.name == *c))
+                        .collect();
+                    let mut deliver = |batch: RecordBatch| -> Result<()> {
+                        let batch =
+                            with_constants(batch, &schema, &filled).with_context(context)?;
+                        // Room for as many suffix bytes as the last batch had.
+                        let mut keys = DeltaKeys::with_capacity(batch.num_rows(), suffix_bytes);
+                        pages.take(batch.num_rows(), &mut keys)?;
+                        suffix_bytes = keys.suffix_bytes();
+                        f(&batch, keys)
+                    };
+                    if decoded.is_empty() && !others.is_empty() {
+                        // Nothing to decode in this row group: batches of constants only.
+                        let rows = metadata.metadata().row_group(row_group).num_rows();
+                        let mut left = usize::try_from(rows).with_context(context)?;
+                        while left > 0 {
+                            let n = left.min(BATCH_ROWS);
+                            deliver(rows_only(n)?)?;
+                            left -= n;
+                        }
+                        continue;
+                    }
+                    let input = input.try_clone().with_context(context)?;
+                    let reader =
+                        batches(&file, input, metadata.clone(), &decoded, Some(row_group))?;
+                    for batch in reader {
+                        deliver(batch.with_context(context)?)?;
+                    }
                 }
             }
             None => {
@@ -148,7 +170,7 @@ pub fn for_each_batch_with_keys(
                 if !columns.is_empty() && !columns.contains(&key) {
                     with_key.push(key);
                 }
-                for batch in batches(&file, input, metadata, &with_key)? {
+                for batch in batches(&file, input, metadata, &with_key, None)? {
                     let batch = batch.with_context(context)?;
                     let keys = batch
                         .column_by_name(key)
@@ -161,6 +183,16 @@ pub fn for_each_batch_with_keys(
         }
     }
     Ok(())
+}
+
+/// A record batch of `rows` rows and no columns.
+fn rows_only(rows: usize) -> Result<RecordBatch> {
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        Vec::new(),
+        &options,
+    )?)
 }
 
 /// `schema` with only the fields named in `names` (in the schema's order, as a projection
@@ -259,16 +291,21 @@ fn open(file: &Path, as_dictionary: &[&str]) -> Result<(File, ArrowReaderMetadat
     Ok((input, metadata))
 }
 
-/// The record batches of an opened file, holding the columns named in `columns` (every
-/// column when it is empty).
+/// The record batches of an opened file (of one of its row groups when `row_group` is given),
+/// holding the columns named in `columns` (every column when it is empty).
 fn batches(
     file: &Path,
     input: File,
     metadata: ArrowReaderMetadata,
     columns: &[&str],
+    row_group: Option<usize>,
 ) -> Result<ParquetRecordBatchReader> {
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(input, metadata)
         .with_batch_size(BATCH_ROWS);
+    let builder = match row_group {
+        Some(rg) => builder.with_row_groups(vec![rg]),
+        None => builder,
+    };
     let builder = if columns.is_empty() {
         builder
     } else {
