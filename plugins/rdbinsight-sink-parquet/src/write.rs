@@ -41,6 +41,7 @@ enum Encoder {
     /// [`ConstantColumn`]: the `n`th of them.
     Constant(usize),
 }
+
 /// Estimated encoded bytes of one row besides its key, for cutting row groups by size.
 const ROW_OVERHEAD: usize = 64;
 
