@@ -8,8 +8,10 @@
 use anyhow::{bail, ensure, Context, Result};
 use arrow_array::{Array, ArrayRef, StringArray, TimestampNanosecondArray};
 use bytes::Bytes;
-use parquet::column::writer::{get_column_writer, ColumnCloseResult, ColumnWriter};
-use parquet::data_type::ByteArray;
+use parquet::column::writer::{
+    get_column_writer, ColumnCloseResult, ColumnWriter, ColumnWriterImpl,
+};
+use parquet::data_type::{ByteArray, DataType};
 use parquet::file::properties::WriterPropertiesPtr;
 use parquet::file::writer::{SerializedPageWriter, SerializedRowGroupWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
@@ -68,9 +70,19 @@ impl Value {
 /// Values handed to the column writer at a time.
 const PIECE: usize = 4096;
 
-/// The sizes of the pieces `rows` values are written in.
-fn pieces(rows: usize) -> impl Iterator<Item = usize> {
-    (0..rows).step_by(PIECE).map(move |at| PIECE.min(rows - at))
+/// Writes `rows` copies of `one` with `w`, a piece at a time (its statistics given, not
+/// computed per value), and closes it.
+fn write_copies<T: DataType>(
+    mut w: ColumnWriterImpl<'_, T>,
+    one: &T::T,
+    rows: usize,
+) -> Result<ColumnCloseResult> {
+    let piece = vec![one.clone(); PIECE.min(rows)];
+    for at in (0..rows).step_by(PIECE) {
+        let n = PIECE.min(rows - at);
+        w.write_batch_with_statistics(&piece[..n], None, None, Some(one), Some(one), None)?;
+    }
+    Ok(w.close()?)
 }
 
 /// One constant column of a file: its value and the chunks encoded so far, by row count.
@@ -141,35 +153,10 @@ impl ConstantColumn {
         let pages = Box::new(SerializedPageWriter::new(&mut out));
         let writer = get_column_writer(self.descr.clone(), props.clone(), pages);
         let close = match (writer, value) {
-            (ColumnWriter::ByteArrayColumnWriter(mut w), Value::Text(t)) => {
-                let one = ByteArray::from(Bytes::from(t.clone()));
-                let piece = vec![one.clone(); PIECE.min(rows)];
-                for n in pieces(rows) {
-                    w.write_batch_with_statistics(
-                        &piece[..n],
-                        None,
-                        None,
-                        Some(&one),
-                        Some(&one),
-                        None,
-                    )?;
-                }
-                w.close()?
+            (ColumnWriter::ByteArrayColumnWriter(w), Value::Text(t)) => {
+                write_copies(w, &ByteArray::from(Bytes::from(t.clone())), rows)?
             }
-            (ColumnWriter::Int64ColumnWriter(mut w), Value::Nanos(one)) => {
-                let piece = vec![*one; PIECE.min(rows)];
-                for n in pieces(rows) {
-                    w.write_batch_with_statistics(
-                        &piece[..n],
-                        None,
-                        None,
-                        Some(one),
-                        Some(one),
-                        None,
-                    )?;
-                }
-                w.close()?
-            }
+            (ColumnWriter::Int64ColumnWriter(w), Value::Nanos(n)) => write_copies(w, n, rows)?,
             _ => bail!(
                 "column {} has no constant chunk of its physical type",
                 self.descr.name()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::order::{body_at, digit, Entry};
+use super::order::{body_at, digit, Entry, WINDOW};
 use super::rows::{db_key, LEN_BYTES};
 
 /// Buffer of the spill file writer and reader.
@@ -216,7 +216,7 @@ impl Cursor {
             // exhausted: equal, and neither goes first).
             std::cmp::Ordering::Equal if self.head == EXHAUSTED => false,
             std::cmp::Ordering::Equal => {
-                let from = self.key.len().min(other.key.len()).min(16);
+                let from = self.key.len().min(other.key.len()).min(WINDOW);
                 self.key()[from..] < other.key()[from..]
             }
             o => o.is_lt(),

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use super::rows::{db_key, LEN_BYTES};
 
 /// Key bytes in one sort digit.
-const WINDOW: usize = 16;
+pub const WINDOW: usize = 16;
 
 /// One row held in memory: where it starts in the arena and its current sort digit.
 #[derive(Debug, Clone, Copy)]
