@@ -156,11 +156,36 @@ fn segment_name<'a>(
     }
 }
 
-/// Whether two short names are equal: eight bytes at a time, cheaper than a `memcmp` call
-/// for names of a few bytes.
-#[inline]
+/// Whether two short byte strings (names, the ends of keys) are equal: by whole words, the
+/// last one overlapping the one before, cheaper than a `memcmp` call for a few bytes.
+#[inline(always)]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && shared_len(a, b) == a.len()
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        let word = |s: &[u8], at: usize| {
+            let bytes = s.get(at..at + 8).unwrap_or_default();
+            u64::from_le_bytes(<[u8; 8]>::try_from(bytes).unwrap_or_default())
+        };
+        let mut at = 0;
+        while at + 8 < n {
+            if word(a, at) != word(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        return word(a, n - 8) == word(b, n - 8);
+    }
+    if n >= 4 {
+        let word = |s: &[u8], at: usize| {
+            let bytes = s.get(at..at + 4).unwrap_or_default();
+            u32::from_le_bytes(<[u8; 4]>::try_from(bytes).unwrap_or_default())
+        };
+        return word(a, 0) == word(b, 0) && word(a, n - 4) == word(b, n - 4);
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Where the first delimiter of `bytes` is (if any), and whether the bytes before it are all
@@ -472,7 +497,10 @@ impl PrefixTree {
         let Some(classes) = self.classes.as_ref() else {
             return false;
         };
-        if !self.last_ascii || !suffix.is_ascii() {
+        // The new key is ASCII too when the fast path takes it: its shared bytes come from
+        // the previous key, its new core is digits or hex digits, and the rest is the previous
+        // key's bytes again.
+        if !self.last_ascii {
             return false;
         }
         let path = &mut self.path;
@@ -512,7 +540,10 @@ impl PrefixTree {
             Some(i) => {
                 // Same name (`*` and the delimiter), then the same bytes as before.
                 let tail = self.key.get(old_end..).unwrap_or_default();
-                if !delimited || delimiter != Some(&suffix[i]) || suffix[i + 1..] != *tail {
+                if !delimited
+                    || delimiter != Some(&suffix[i])
+                    || !same_bytes(&suffix[i + 1..], tail)
+                {
                     return false;
                 }
                 let new_end = shared + i + 1;
@@ -521,7 +552,7 @@ impl PrefixTree {
                 }
                 // The bytes after the segment stay; the segment's new bytes replace the old.
                 if new_end == old_end {
-                    copy_short(&mut self.key[shared..new_end], &suffix[..=i]);
+                    copy_short(&mut self.key[shared..new_end], &suffix[..i + 1]);
                 } else {
                     self.key.truncate(shared);
                     self.key.extend_from_slice(suffix);
@@ -815,6 +846,26 @@ mod tests {
             let want = (len >= 8 && bytes.iter().all(u8::is_ascii_hexdigit))
                 .then(|| bytes.iter().all(u8::is_ascii_digit));
             assert_eq!(hex_words(&bytes), want, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn same_bytes_agrees_with_slice_equality() {
+        let text = b"user:12345:profile:0123456789abcdef-xyz";
+        for a in 0..text.len() {
+            for b in a..=text.len() {
+                for c in 0..text.len() {
+                    let d = (c + b - a).min(text.len());
+                    let (x, y) = (&text[a..b], &text[c..d]);
+                    assert_eq!(same_bytes(x, y), x == y, "{x:?} {y:?}");
+                }
+            }
+        }
+        let mut flipped = text.to_vec();
+        for i in 0..flipped.len() {
+            flipped[i] ^= 1;
+            assert!(!same_bytes(text, &flipped), "byte {i}");
+            flipped[i] ^= 1;
         }
     }
 
