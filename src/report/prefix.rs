@@ -209,10 +209,13 @@ const LANES: u64 = 0x0101_0101_0101_0101;
 /// The top bit of every lane.
 const TOPS: u64 = 0x8080_8080_8080_8080;
 
-/// The top bit of every byte of `x` (ASCII) from `lo` to `hi`.
+/// The top bit of every byte of `x` from `lo` to `hi`, for the bytes that are ASCII (a byte of
+/// 0x80 or more may carry into the next one's result: callers reject such words).
 #[inline(always)]
 fn lanes_between(x: u64, lo: u8, hi: u8) -> u64 {
-    (x + LANES * u64::from(0x80 - lo)) & !(x + LANES * u64::from(0x7f - hi)) & TOPS
+    x.wrapping_add(LANES * u64::from(0x80 - lo))
+        & !x.wrapping_add(LANES * u64::from(0x7f - hi))
+        & TOPS
 }
 
 /// Whether every byte of `bytes` (eight or more) is a hex digit, and if so whether every one
