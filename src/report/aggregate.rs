@@ -156,8 +156,9 @@ impl KeysHalf<'_> {
                 self.tree
                     .add_front_coded(shared, suffix, size.max(0) as u64)
                     .map_err(bad)?;
-                self.top.offer(&columns, i, self.tree.last_key());
+                self.top.note(&columns, i, self.tree.last_key());
             }
+            self.top.offer_noted(&columns);
         } else {
             // No row of the batch can enter the biggest keys: only the tree looks at them.
             self.tree.add_all(keys.iter(), sizes).map_err(bad)?;

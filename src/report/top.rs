@@ -66,6 +66,16 @@ impl<'a> TopColumns<'a> {
     }
 }
 
+/// The rows of a batch that may enter a heap, with their keys: noted while the keys are
+/// walked, offered once the batch is walked, last row first.
+#[derive(Default)]
+struct Candidates {
+    rows: Vec<usize>,
+    /// Where each row's key ends in `keys`.
+    ends: Vec<usize>,
+    keys: Vec<u8>,
+}
+
 /// The two biggest-keys heaps and the smallest rank each can still take.
 pub struct TopKeys {
     /// By rdb_size.
@@ -74,6 +84,7 @@ pub struct TopKeys {
     pub by_members: TopHeap,
     size_floor: i64,
     members_floor: i64,
+    candidates: Candidates,
 }
 
 impl Default for TopKeys {
@@ -83,6 +94,7 @@ impl Default for TopKeys {
             by_members: TopHeap::new(),
             size_floor: i64::MIN,
             members_floor: i64::MIN,
+            candidates: Candidates::default(),
         }
     }
 }
@@ -97,6 +109,36 @@ impl TopKeys {
             .iter()
             .zip(columns.counts)
             .any(|(&s, &c)| s >= sizes || c >= counts)
+    }
+
+    /// Notes row `i` of `columns`, whose key is `key`, when it may enter a heap; the rows
+    /// noted are offered by [`TopKeys::offer_noted`].
+    #[inline]
+    pub fn note(&mut self, columns: &TopColumns<'_>, i: usize, key: &[u8]) {
+        if columns.sizes[i] >= self.size_floor || columns.counts[i] >= self.members_floor {
+            let c = &mut self.candidates;
+            c.rows.push(i);
+            c.keys.extend_from_slice(key);
+            c.ends.push(c.keys.len());
+        }
+    }
+
+    /// Offers the rows noted since the last call, last row first. The rows of a file come
+    /// sorted by key, all of one instance, so of rows of equal rank the later ones win the
+    /// tie (`ORDER BY rank DESC, instance DESC, db DESC, key DESC`): offered in file order,
+    /// every row of a run of equal sizes at the smallest kept rank (values of one size, as
+    /// `DEBUG POPULATE` makes) would replace a kept key, its description built each time;
+    /// offered backwards, all but the first few are turned away by one comparison.
+    pub fn offer_noted(&mut self, columns: &TopColumns<'_>) {
+        let mut c = std::mem::take(&mut self.candidates);
+        for (n, &row) in c.rows.iter().enumerate().rev() {
+            let start = n.checked_sub(1).map_or(0, |p| c.ends[p]);
+            self.offer(columns, row, &c.keys[start..c.ends[n]]);
+        }
+        c.rows.clear();
+        c.ends.clear();
+        c.keys.clear();
+        self.candidates = c;
     }
 
     /// Offers row `i` of `columns`, whose key is `key`, to both heaps.
@@ -116,5 +158,102 @@ impl TopKeys {
     fn push(heap: &mut TopHeap, columns: &TopColumns<'_>, i: usize, key: &[u8], rank: i64) {
         let (instance, db) = (columns.instances.at(i), columns.dbs[i]);
         push_top(heap, || columns.big(i, key, rank), rank, instance, db, key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdbinsight_sink_api::{RecordBuilder, Row};
+
+    use crate::report::aggregate::{Aggregator, TOP_KEYS};
+
+    /// `keys` in batches of `per_batch` rows, of two dbs, most with one size (ties at the
+    /// smallest kept rank), a few bigger.
+    fn batches(keys: &[(i64, String)], per_batch: usize) -> Vec<arrow_array::RecordBatch> {
+        keys.chunks(per_batch)
+            .map(|chunk| {
+                let mut b = RecordBuilder::new("c", 1, "node", chunk.len());
+                for (db, key) in chunk {
+                    let n: i64 = key[2..].parse().unwrap();
+                    let size = if n % 97 == 0 { 50 + n % 7 } else { 30 };
+                    b.append(&Row {
+                        db: *db,
+                        key: key.as_bytes(),
+                        key_type: "string",
+                        member_count: 16,
+                        rdb_size: size,
+                        encoding: "raw",
+                        expire_at_ms: None,
+                        idle_seconds: None,
+                        freq: None,
+                        codis_slot: None,
+                        redis_slot: None,
+                    });
+                }
+                b.finish().unwrap()
+            })
+            .collect()
+    }
+
+    /// The biggest keys of `rows` by brute force: (rank, db, key) descending, the first N,
+    /// sorted by key.
+    fn expected(rows: &[(i64, String)], rank: impl Fn(&str) -> i64) -> Vec<String> {
+        let mut all: Vec<(i64, i64, &str)> = rows
+            .iter()
+            .map(|(db, k)| (rank(k), *db, k.as_str()))
+            .collect();
+        all.sort_by(|a, b| b.cmp(a));
+        let mut keys: Vec<String> = all.iter().take(TOP_KEYS).map(|r| r.2.to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    /// The keys of the two biggest-keys tables, each sorted by key.
+    fn kept(agg: Aggregator) -> (Vec<String>, Vec<String>) {
+        let report = agg.finish();
+        let keys = |v: &[crate::report::aggregate::BigKey]| {
+            let mut keys: Vec<String> = v.iter().map(|k| k.key.clone()).collect();
+            keys.sort();
+            keys
+        };
+        (keys(&report.top_by_size), keys(&report.top_by_members))
+    }
+
+    #[test]
+    fn ties_at_the_smallest_kept_rank_go_to_the_last_keys_in_any_order() {
+        // Sorted by (db, key) as a file is; sizes tie everywhere but on every 97th key.
+        let mut rows: Vec<(i64, String)> =
+            (0..5000).map(|i| (i / 3000, format!("k:{i:05}"))).collect();
+        rows.sort();
+        let size = |k: &str| {
+            let n: i64 = k[2..].parse().unwrap();
+            if n % 97 == 0 {
+                50 + n % 7
+            } else {
+                30
+            }
+        };
+        let want_size = expected(&rows, size);
+        let want_members = expected(&rows, |_| 16);
+        for per_batch in [1, 7, 64, 1000, 5000] {
+            let mut agg = Aggregator::new("c", "t", ":");
+            for b in batches(&rows, per_batch) {
+                agg.add(&b).unwrap();
+            }
+            assert_eq!(
+                kept(agg),
+                (want_size.clone(), want_members.clone()),
+                "{per_batch}"
+            );
+        }
+        // Any order of rows keeps the same keys.
+        let mut shuffled = rows.clone();
+        shuffled.reverse();
+        shuffled.rotate_left(1234);
+        let mut agg = Aggregator::new("c", "t", ":");
+        for b in batches(&shuffled, 333) {
+            agg.add(&b).unwrap();
+        }
+        assert_eq!(kept(agg), (want_size, want_members));
     }
 }
