@@ -5,28 +5,50 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// FNV-1a: child lookups hash short segment strings millions of times.
+/// Child lookups hash segment names millions of times (every key of a node whose children
+/// are random tokens misses): eight bytes per multiplication. The names come from the keys,
+/// so collisions could be forced, but a node holds at most [`MAX_CHILDREN`] of them.
 #[derive(Default)]
-struct Fnv(u64);
+struct WordHasher(u64);
 
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf29ce484222325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-        }
-        self.0 = h;
+/// An odd constant with well-spread bits (the one of rustc's Fx hash).
+const SEED: u64 = 0x517c_c1b7_2722_0a95;
+
+impl WordHasher {
+    #[inline(always)]
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
     }
 }
 
-type FastMap = HashMap<Vec<u8>, usize, BuildHasherDefault<Fnv>>;
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.mix(u64::from_le_bytes(
+                <[u8; 8]>::try_from(w).unwrap_or_default(),
+            ));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w));
+        }
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+}
+
+type FastMap = HashMap<Vec<u8>, usize, BuildHasherDefault<WordHasher>>;
 
 use serde::Serialize;
 
@@ -54,6 +76,9 @@ pub struct Node {
     pub children: Vec<Node>,
     #[serde(skip)]
     index: FastMap,
+    /// The index of the `(other)` child, once there is one.
+    #[serde(skip)]
+    other: Option<usize>,
 }
 
 impl Node {
@@ -72,32 +97,37 @@ impl Node {
                 return i;
             }
         }
-        match self.index.get(name) {
-            Some(&i) => i,
-            None => {
-                let name = if self.children.len() >= MAX_CHILDREN {
-                    OTHER.as_bytes()
-                } else {
-                    name
-                };
-                match self.index.get(name) {
-                    Some(&i) => i,
-                    None => {
-                        self.children.push(Node {
-                            name: String::from_utf8_lossy(name).into_owned(),
-                            ..Node::default()
-                        });
-                        self.index.insert(name.to_vec(), self.children.len() - 1);
-                        self.children.len() - 1
-                    }
-                }
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let full = self.children.len() >= MAX_CHILDREN;
+        if full {
+            if let Some(i) = self.other {
+                return i;
             }
         }
+        let name = if full { OTHER.as_bytes() } else { name };
+        let i = match self.index.get(name) {
+            Some(&i) => i,
+            None => {
+                self.children.push(Node {
+                    name: String::from_utf8_lossy(name).into_owned(),
+                    ..Node::default()
+                });
+                self.index.insert(name.to_vec(), self.children.len() - 1);
+                self.children.len() - 1
+            }
+        };
+        if full {
+            self.other = Some(i);
+        }
+        i
     }
 
     /// Sorts children by size and drops lookup tables (call once, at the end).
     pub fn finish(&mut self) {
         self.index = FastMap::default();
+        self.other = None;
         self.children
             .sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
         for c in &mut self.children {
