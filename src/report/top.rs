@@ -143,7 +143,7 @@ impl TopKeys {
 
     /// Offers row `i` of `columns`, whose key is `key`, to both heaps.
     #[inline]
-    pub fn offer(&mut self, columns: &TopColumns<'_>, i: usize, key: &[u8]) {
+    fn offer(&mut self, columns: &TopColumns<'_>, i: usize, key: &[u8]) {
         let (size, count) = (columns.sizes[i], columns.counts[i]);
         if size >= self.size_floor {
             Self::push(&mut self.by_size, columns, i, key, size);
