@@ -154,6 +154,13 @@ class Table:
     def fail(self, dataset, name, why):
         self.rows.append((dataset, name, why))
 
+    def add_result(self, dataset, name, mb, keys, result):
+        """A result of median_runs: a row of times, or of the failure."""
+        if isinstance(result, Failed):
+            self.fail(dataset, name, " ".join(result.args[0])[:120])
+        else:
+            self.add(dataset, name, mb, keys, result)
+
     def get(self, dataset, name):
         return self.by.get((dataset, name))
 
@@ -201,10 +208,7 @@ def bench_dataset(table, name, runs, ch_base):
         raise parse
     keys = keys_of(parse[3])
     for (label, _), result in zip(group, results):
-        if isinstance(result, Failed):
-            table.fail(name, label, " ".join(result.args[0])[:120])
-        else:
-            table.add(name, label, mb, keys, result)
+        table.add_result(name, label, mb, keys, result)
     if ch_base:
         reset = lambda: (ch_query(ch_base, "DROP DATABASE IF EXISTS rdbi_bench"),
                          ch_query(ch_base, "CREATE DATABASE rdbi_bench"))
@@ -231,10 +235,7 @@ def bench_pair(table, name, rdb, mb, keys, runs):
     cmds = [[BIN, "-q", "dump", "--concurrency", conc, "from-file", "--path", a, "--path", b,
              "into-parquet", "--dir", outdir] for conc in ("2", "1")]
     for label, result in zip(labels, median_runs(cmds, runs, [clean, clean])):
-        if isinstance(result, Failed):
-            table.fail(name, label, " ".join(result.args[0])[:120])
-        else:
-            table.add(name, label, 2 * mb, 2 * keys, result)
+        table.add_result(name, label, 2 * mb, 2 * keys, result)
     shutil.rmtree(pair, ignore_errors=True)
 
 
@@ -288,14 +289,13 @@ def main():
         x = parquet[0] / parse[0]
         print("- %s: Parquet dump %.2fx the parse-only time (target 2.5x: %s)" % (name, x, verdict(x <= 2.5)))
         x = report[0] / parquet[0]
-        if name == "big":
+        if name != "big":
+            print("- %s: report from Parquet %.1f%% of the dump time, peak RSS %.0f MiB"
+                  % (name, 100 * x, report[2] / 2**20))
+        else:
             print("- big: report from Parquet %.1f%% of the dump time (target 10%%: %s), peak RSS %.0f MiB "
                   "(target 256 MiB: %s)" % (100 * x, verdict(x <= 0.10), report[2] / 2**20,
                                             verdict(report[2] < 256 * 2**20)))
-        else:
-            print("- %s: report from Parquet %.1f%% of the dump time, peak RSS %.0f MiB"
-                  % (name, 100 * x, report[2] / 2**20))
-        if name == "big":
             print("- big: Parquet dump peak RSS %.0f MiB (target 128 MiB: %s)"
                   % (parquet[2] / 2**20, verdict(parquet[2] < 128 * 2**20)))
         if name == args.pair:

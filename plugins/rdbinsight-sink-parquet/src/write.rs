@@ -118,6 +118,10 @@ impl ParallelWriter {
         let row_group_bytes = props.max_row_group_bytes().unwrap_or(usize::MAX);
         let (file, factory) =
             ArrowWriter::try_new(file, schema.clone(), Some(props))?.into_serialized_writer()?;
+        ensure!(
+            schema.fields().len() == file.schema_descr().num_columns(),
+            "the Parquet writer takes flat schemas only"
+        );
         let mut constants = Vec::new();
         let mut encoders = Vec::new();
         for (i, f) in schema.fields().iter().enumerate() {
@@ -131,10 +135,6 @@ impl ParallelWriter {
                 Encoder::Helper
             });
         }
-        ensure!(
-            encoders.len() == file.schema_descr().num_columns(),
-            "the Parquet writer takes flat schemas only"
-        );
         let (jobs, job_rx) = mpsc::sync_channel(2);
         let (done_tx, done) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()

@@ -254,7 +254,8 @@ pub fn merge(runs: Vec<Run>, mut emit: impl FnMut(&[u8]) -> Result<()>) -> Resul
             (b, a)
         };
     }
-    let mut winner = if k == 1 { 0 } else { winners[1] };
+    // With one run, node 1 is that run's leaf, which holds 0.
+    let mut winner = winners[1];
     let mut live = k;
     loop {
         let top = &mut cursors[winner];
