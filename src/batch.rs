@@ -53,7 +53,9 @@ impl<F: FnMut(RecordBatch) -> Result<()>> Visitor for BatchBuilder<F> {
             codis_slot: r.codis_slot.map(i32::from),
             redis_slot: r.redis_slot.map(i32::from),
         });
-        if self.rows.rows() >= self.capacity {
+        if self.rows.rows() >= self.capacity
+            || self.rows.key_bytes() >= RecordBuilder::KEY_BYTES_LIMIT
+        {
             self.flush()?;
         }
         Ok(())

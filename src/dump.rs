@@ -2,7 +2,6 @@
 //! sink's instance writer through a bounded channel, instances run concurrently, the run
 //! committed only when every instance finished.
 
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::batch::BatchBuilder;
+use crate::parser::chunks::{Chunk, ChunkSource};
 use crate::parser::{self, ParseOptions, RedisSlots};
 use crate::progress::{InstanceCounters, RunCounters, State};
 use crate::source::InstanceSpec;
@@ -226,16 +226,20 @@ pub async fn run(
 }
 
 /// Counts the bytes pulled from a stream.
-struct Counting<R> {
-    inner: R,
+struct Counting<S> {
+    inner: S,
     bytes: Arc<AtomicU64>,
 }
 
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
+impl<S: ChunkSource> ChunkSource for Counting<S> {
+    fn next_chunk(&mut self) -> std::io::Result<Chunk> {
+        let chunk = self.inner.next_chunk()?;
+        self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        Ok(chunk)
+    }
+
+    fn recycle(&mut self, buf: Vec<u8>) {
+        self.inner.recycle(buf)
     }
 }
 
@@ -277,7 +281,7 @@ async fn dump_instance(
             tx.blocking_send(b)
                 .map_err(|_| anyhow!("the sink stopped receiving rows"))
         });
-        let summary = parser::parse(reader, &options, &mut builder)
+        let summary = parser::parse_chunks(reader, &options, &mut builder)
             .with_context(|| format!("reading {origin}"))?;
         builder.flush()?;
         Ok(summary)

@@ -71,7 +71,7 @@ pub fn exec(matches: &ArgMatches, out: &mut dyn Write) -> Result<()> {
         ..ParseOptions::default()
     };
     let mut c = Collect::default();
-    let summary = parser::parse(reader, &options, &mut c)
+    let summary = parser::parse_chunks(reader, &options, &mut c)
         .with_context(|| format!("reading {}", spec.origin))?;
     writeln!(out, "file: {}", spec.origin)?;
     writeln!(

@@ -3,7 +3,7 @@
 //! Container encodings (ziplist, listpack, zipmap, intset) are walked through this, so a blob of
 //! any size needs no buffer of its own.
 
-use std::io::Read;
+use super::chunks::ChunkSource;
 
 use super::error::{ParseError, ParseResult};
 use super::input::Input;
@@ -17,7 +17,7 @@ pub struct Blob<'a, R> {
     left: u64,
 }
 
-impl<'a, R: Read> Blob<'a, R> {
+impl<'a, R: ChunkSource> Blob<'a, R> {
     /// A plain blob of `len` bytes.
     pub fn plain(input: &'a mut Input<R>, len: u64) -> Self {
         Self {

@@ -1,12 +1,12 @@
 //! Element counts of the compact encodings stored as string blobs: ziplist, listpack, zipmap and
 //! intset. Header counters are trusted only when not saturated; otherwise the entries are walked.
 
-use std::io::Read;
+use super::chunks::ChunkSource;
 
 use super::blob::Blob;
 use super::error::{ParseError, ParseResult};
 
-fn check_total(blob: &Blob<'_, impl Read>, stated: u64, what: &str) -> ParseResult<()> {
+fn check_total(blob: &Blob<'_, impl ChunkSource>, stated: u64, what: &str) -> ParseResult<()> {
     if stated != blob.len() {
         return Err(ParseError::invalid(
             blob.pos(),
@@ -20,7 +20,7 @@ fn check_total(blob: &Blob<'_, impl Read>, stated: u64, what: &str) -> ParseResu
 }
 
 /// Number of entries in a ziplist.
-pub fn ziplist_entries<R: Read>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
+pub fn ziplist_entries<R: ChunkSource>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
     let mut header = [0u8; 10];
     blob.read_exact(&mut header, "a ziplist header")?;
     let zlbytes = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
@@ -81,7 +81,7 @@ fn listpack_backlen_size(entry_len: u64) -> u64 {
 }
 
 /// Number of entries in a listpack.
-pub fn listpack_entries<R: Read>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
+pub fn listpack_entries<R: ChunkSource>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
     let mut header = [0u8; 6];
     blob.read_exact(&mut header, "a listpack header")?;
     let total = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
@@ -137,7 +137,7 @@ pub fn listpack_entries<R: Read>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
     Ok(count)
 }
 
-fn zipmap_len<R: Read>(blob: &mut Blob<'_, R>) -> ParseResult<Option<u64>> {
+fn zipmap_len<R: ChunkSource>(blob: &mut Blob<'_, R>) -> ParseResult<Option<u64>> {
     match blob.read_u8("a zipmap length")? {
         0xFF => Ok(None),
         0xFE => {
@@ -150,7 +150,7 @@ fn zipmap_len<R: Read>(blob: &mut Blob<'_, R>) -> ParseResult<Option<u64>> {
 }
 
 /// Number of field-value pairs in a zipmap.
-pub fn zipmap_pairs<R: Read>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
+pub fn zipmap_pairs<R: ChunkSource>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
     let zmlen = blob.read_u8("a zipmap header")?;
     if zmlen < 254 {
         blob.finish()?;
@@ -174,7 +174,7 @@ pub fn zipmap_pairs<R: Read>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
 }
 
 /// Number of members of an intset.
-pub fn intset_members<R: Read>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
+pub fn intset_members<R: ChunkSource>(mut blob: Blob<'_, R>) -> ParseResult<u64> {
     let mut header = [0u8; 8];
     blob.read_exact(&mut header, "an intset header")?;
     let width = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as u64;

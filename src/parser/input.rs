@@ -1,45 +1,93 @@
-//! Buffered byte input with absolute offsets and a running CRC64 over everything consumed.
+//! Byte input over the chunks of a stream, with absolute offsets and the CRC64 of everything
+//! consumed.
 //!
-//! Memory is one fixed buffer; skipping a value of any size streams through it.
+//! The bytes being read are one chunk's buffer, taken as it came from the reader: a read that
+//! spans two chunks moves the unread end of the first into the spare room in front of the
+//! second (a few bytes) instead of copying the second behind them; only a read longer than that
+//! room goes through a copy. The CRC64 is the reader's: each chunk comes with the state before
+//! it, and the checksum at a position is that state plus the bytes of its chunk up to there.
 
-use std::io::{self, Read};
+use std::collections::VecDeque;
 
-use crc_fast::{CrcAlgorithm, Digest};
+use crc_fast::CrcAlgorithm;
 
+use super::chunks::ChunkSource;
 use super::error::{ErrorKind, ParseError, ParseResult};
 
 /// Redis's CRC64 (Jones polynomial, reflected), as used in the RDB trailer: computed with
 /// carry-less multiplication (PCLMULQDQ / PMULL) where the processor has it, several GB/s.
 pub const CRC64: CrcAlgorithm = CrcAlgorithm::Crc64Redis;
 
-/// Default buffer size: large reads, few refills.
+/// Default largest single read, and chunk size of the readers made here: large reads, few
+/// refills.
 pub const DEFAULT_BUFFER: usize = 1 << 18;
 
-/// A byte source read through one buffer, tracking the absolute offset.
-pub struct Input<R> {
-    reader: R,
-    buf: Box<[u8]>,
+/// Where the data of one chunk lies in the stream and in its buffer.
+#[derive(Clone, Copy)]
+struct Region {
+    /// Absolute offset of the chunk's first data byte.
+    abs: u64,
+    /// Where its data starts in its buffer.
+    data_at: usize,
+    len: usize,
+    crc_before: Option<crc_fast::Digest>,
+}
+
+impl Region {
+    fn covers(&self, at: u64) -> bool {
+        self.abs <= at && at - self.abs <= self.len as u64
+    }
+}
+
+/// A byte source read chunk by chunk, tracking the absolute offset.
+pub struct Input<S> {
+    source: S,
+    /// `buf[start..]` is unread.
+    buf: Vec<u8>,
     start: usize,
-    end: usize,
-    /// Absolute offset of `buf[0]`.
+    /// Absolute offset of `buf[0]` (wrapping: the room in front of the first chunk has none).
     base: u64,
-    crc: Option<Digest>,
-    /// Index in `buf` up to which the CRC has consumed bytes.
-    crc_upto: usize,
+    /// `buf`'s chunk, when `buf` is a chunk's buffer rather than a copy.
+    own: Option<Region>,
+    /// Earlier chunks whose data may still hold the read position, oldest first (the CRC at
+    /// a position is computed from the chunk holding it).
+    kept: VecDeque<(Vec<u8>, Region)>,
+    /// A copy buffer to reuse.
+    spare: Vec<u8>,
+    /// Largest single read.
+    limit: usize,
+    checksum: bool,
     at_eof: bool,
 }
 
-impl<R: Read> Input<R> {
-    /// Wraps a reader; `checksum` turns the running CRC64 on.
-    pub fn new(reader: R, buffer_size: usize, checksum: bool) -> Self {
+#[cfg(test)]
+impl<R: std::io::Read + Send> Input<super::chunks::ReadChunks<R>> {
+    /// Reads `reader` on the calling thread in chunks of `buffer_size` bytes; `checksum` turns
+    /// the CRC64 on.
+    pub fn from_reader(reader: R, buffer_size: usize, checksum: bool) -> Self {
+        let size = buffer_size.max(64);
+        Input::new(
+            super::chunks::ReadChunks::new(reader, size, checksum),
+            size,
+            checksum,
+        )
+    }
+}
+
+impl<S: ChunkSource> Input<S> {
+    /// Reads the chunks of `source`; single reads are limited to `limit` bytes; `checksum`
+    /// turns the CRC64 on (the source must then give each chunk its CRC state).
+    pub fn new(source: S, limit: usize, checksum: bool) -> Self {
         Self {
-            reader,
-            buf: vec![0u8; buffer_size.max(64)].into_boxed_slice(),
+            source,
+            buf: Vec::new(),
             start: 0,
-            end: 0,
             base: 0,
-            crc: checksum.then(|| Digest::new(CRC64)),
-            crc_upto: 0,
+            own: None,
+            kept: VecDeque::new(),
+            spare: Vec::new(),
+            limit: limit.max(64),
+            checksum,
             at_eof: false,
         }
     }
@@ -47,66 +95,105 @@ impl<R: Read> Input<R> {
     /// Absolute offset of the next byte.
     #[inline]
     pub fn pos(&self) -> u64 {
-        self.base + self.start as u64
+        self.base.wrapping_add(self.start as u64)
+    }
+
+    /// Absolute offset just past the bytes read from the source so far.
+    fn end_pos(&self) -> u64 {
+        self.base.wrapping_add(self.buf.len() as u64)
     }
 
     #[inline]
     fn available(&self) -> usize {
-        self.end - self.start
+        self.buf.len() - self.start
     }
 
-    fn update_crc(&mut self) {
-        if let Some(d) = self.crc.as_mut() {
-            if self.crc_upto < self.start {
-                d.update(&self.buf[self.crc_upto..self.start]);
-            }
-        }
-        self.crc_upto = self.start;
-    }
-
-    /// Makes at least `min` bytes (at most the buffer size) available; returns how many are.
+    /// Makes at least `min` bytes available, unless the stream ends first; returns how many
+    /// are.
     fn fill(&mut self, min: usize) -> ParseResult<usize> {
-        debug_assert!(min <= self.buf.len());
-        if self.available() >= min {
-            return Ok(self.available());
-        }
-        if self.start > 0 {
-            self.update_crc();
-            self.buf.copy_within(self.start..self.end, 0);
-            self.base += self.start as u64;
-            self.end -= self.start;
-            self.start = 0;
-            self.crc_upto = 0;
-        }
         while self.available() < min && !self.at_eof {
-            match self.reader.read(&mut self.buf[self.end..]) {
-                Ok(0) => self.at_eof = true,
-                Ok(n) => self.end += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return Err(ParseError {
-                        offset: self.base + self.end as u64,
-                        rdb_version: None,
-                        kind: ErrorKind::Io(e),
-                    })
-                }
+            let offset = self.end_pos();
+            let chunk = self.source.next_chunk().map_err(|e| ParseError {
+                offset,
+                rdb_version: None,
+                kind: ErrorKind::Io(e),
+            })?;
+            if chunk.is_empty() {
+                self.at_eof = true;
+                self.source.recycle(chunk.buf);
+                break;
             }
+            let region = Region {
+                abs: offset,
+                data_at: chunk.data_at,
+                len: chunk.len(),
+                crc_before: chunk.crc_before,
+            };
+            let rest = self.available();
+            let old = std::mem::take(&mut self.buf);
+            let old_own = self.own.take();
+            if rest <= chunk.data_at {
+                // The unread bytes go into the room in front of the new chunk's data.
+                let mut buf = chunk.buf;
+                let at = chunk.data_at - rest;
+                buf[at..chunk.data_at].copy_from_slice(&old[self.start..]);
+                self.buf = buf;
+                self.base = offset.wrapping_sub(chunk.data_at as u64);
+                self.start = at;
+                self.own = Some(region);
+                self.retire(old, old_own);
+            } else {
+                // A long read across chunks: the unread bytes and the new data, copied.
+                let mut joined = std::mem::take(&mut self.spare);
+                joined.clear();
+                joined.extend_from_slice(&old[self.start..]);
+                joined.extend_from_slice(&chunk.buf[chunk.data_at..]);
+                self.base = offset - rest as u64;
+                self.start = 0;
+                self.buf = joined;
+                self.retire(old, old_own);
+                self.kept.push_back((chunk.buf, region));
+            }
+            self.trim();
         }
         Ok(self.available())
     }
 
-    /// Returns `n` bytes (n at most the buffer size) and consumes them.
+    /// Puts away the buffer read before: kept for the CRC when it is a chunk's, reused when it
+    /// is a copy.
+    fn retire(&mut self, buf: Vec<u8>, own: Option<Region>) {
+        match own {
+            Some(region) => self.kept.push_back((buf, region)),
+            None if buf.capacity() > self.spare.capacity() => self.spare = buf,
+            None => {}
+        }
+    }
+
+    /// Gives back the kept chunks that end before the read position.
+    fn trim(&mut self) {
+        let at = self.pos();
+        while let Some((_, r)) = self.kept.front() {
+            if r.abs + r.len as u64 >= at {
+                break;
+            }
+            if let Some((buf, _)) = self.kept.pop_front() {
+                self.source.recycle(buf);
+            }
+        }
+    }
+
+    /// Returns `n` bytes (n at most the read limit) and consumes them.
     #[inline]
     pub fn take(&mut self, n: usize, what: &'static str) -> ParseResult<&[u8]> {
         if self.available() < n {
-            if n > self.buf.len() {
+            if n > self.limit {
                 return Err(ParseError::invalid(
                     self.pos(),
-                    format!("{what} of at most {} bytes", self.buf.len()),
+                    format!("{what} of at most {} bytes", self.limit),
                 ));
             }
             if self.fill(n)? < n {
-                return Err(ParseError::truncated(self.base + self.end as u64, what));
+                return Err(ParseError::truncated(self.end_pos(), what));
             }
         }
         let s = self.start;
@@ -117,8 +204,7 @@ impl<R: Read> Input<R> {
     /// Reads one byte.
     #[inline]
     pub fn read_u8(&mut self, what: &'static str) -> ParseResult<u8> {
-        if self.start < self.end {
-            let b = self.buf[self.start];
+        if let Some(&b) = self.buf.get(self.start) {
             self.start += 1;
             return Ok(b);
         }
@@ -134,7 +220,7 @@ impl<R: Read> Input<R> {
         Ok(a)
     }
 
-    /// Skips `n` bytes (streaming through the buffer, so the CRC sees them).
+    /// Skips `n` bytes.
     pub fn skip(&mut self, mut n: u64, what: &'static str) -> ParseResult<()> {
         loop {
             let avail = self.available() as u64;
@@ -143,7 +229,7 @@ impl<R: Read> Input<R> {
                 return Ok(());
             }
             n -= avail;
-            self.start = self.end;
+            self.start = self.buf.len();
             if self.fill(1)? == 0 {
                 return Err(ParseError::truncated(self.pos(), what));
             }
@@ -173,13 +259,117 @@ impl<R: Read> Input<R> {
     }
 
     /// CRC64 of everything consumed so far (`None` when checksumming is off).
-    pub fn crc_so_far(&mut self) -> Option<u64> {
-        self.update_crc();
-        self.crc.as_ref().map(|d| d.finalize())
+    pub fn crc_so_far(&mut self) -> ParseResult<Option<u64>> {
+        if !self.checksum {
+            return Ok(None);
+        }
+        let at = self.pos();
+        let own = self.own.map(|r| (self.buf.as_slice(), r));
+        let kept = self.kept.iter().map(|(b, r)| (b.as_slice(), *r));
+        let Some((buf, region)) = own.into_iter().chain(kept).find(|(_, r)| r.covers(at)) else {
+            if at == 0 {
+                return Ok(Some(crc_fast::Digest::new(CRC64).finalize()));
+            }
+            return Err(ParseError::invalid(
+                at,
+                "the chunk holding the read position (internal error: it was given back)",
+            ));
+        };
+        let Some(mut digest) = region.crc_before else {
+            return Err(ParseError::invalid(
+                at,
+                "a CRC64 from the stream's reader (internal error: it computed none)",
+            ));
+        };
+        let upto = region.data_at + (at - region.abs) as usize;
+        digest.update(&buf[region.data_at..upto]);
+        Ok(Some(digest.finalize()))
     }
 
     /// Whether the stream has no more bytes.
     pub fn at_end(&mut self) -> ParseResult<bool> {
         Ok(self.fill(1)? == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::chunks::ReadChunks;
+    use super::*;
+
+    /// A small deterministic generator (xorshift).
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n.max(1)
+        }
+    }
+
+    fn crc_of(bytes: &[u8]) -> u64 {
+        let mut d = crc_fast::Digest::new(CRC64);
+        d.update(bytes);
+        d.finalize()
+    }
+
+    /// Random reads of every kind over chunks of random sizes and spare room (so that reads
+    /// span chunks both through the room and through a copy) give the stream's bytes, offsets
+    /// and CRC64 at every point.
+    #[test]
+    fn reads_across_chunks_give_the_stream_and_its_crc() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..300 {
+            let chunk = 1 + rng.below(300) as usize;
+            let headroom = rng.below(40) as usize;
+            let limit = 64 + rng.below(600) as usize;
+            let source = ReadChunks::with_headroom(&data[..], chunk, headroom, true);
+            let mut input = Input::new(source, limit, true);
+            let mut at = 0usize;
+            while at < data.len() {
+                let ctx = format!("round {round} (chunk {chunk}, room {headroom}) at {at}");
+                assert_eq!(input.pos(), at as u64, "{ctx}");
+                let crc = input.crc_so_far().unwrap();
+                assert_eq!(crc, Some(crc_of(&data[..at])), "{ctx}");
+                let left = data.len() - at;
+                let n = (rng.below(limit as u64) as usize + 1).min(left);
+                match rng.below(4) {
+                    0 => assert_eq!(input.take(n, "t").unwrap(), &data[at..at + n], "{ctx}"),
+                    1 => input.skip(n as u64, "s").unwrap(),
+                    2 => {
+                        let mut out = vec![1, 2];
+                        input.read_into(n as u64, &mut out, "r").unwrap();
+                        assert_eq!(&out[2..], &data[at..at + n], "{ctx}");
+                    }
+                    _ => {
+                        assert_eq!(input.read_u8("b").unwrap(), data[at], "{ctx}");
+                        at += 1;
+                        continue;
+                    }
+                }
+                at += n;
+            }
+            assert!(input.at_end().unwrap());
+            assert_eq!(input.crc_so_far().unwrap(), Some(crc_of(&data)));
+            assert!(input.take(1, "past the end").is_err());
+        }
+    }
+
+    #[test]
+    fn a_read_longer_than_the_limit_is_refused_and_a_short_stream_is_truncated() {
+        let data = [5u8; 100];
+        let mut input = Input::from_reader(&data[..], 64, false);
+        assert!(input
+            .take(65, "x")
+            .unwrap_err()
+            .to_string()
+            .contains("at most 64"));
+        input.skip(90, "s").unwrap();
+        let e = input.take(20, "the tail").unwrap_err();
+        assert!(e.to_string().contains("the tail"), "{e}");
+        assert_eq!(input.crc_so_far().unwrap(), None, "checksum off");
     }
 }

@@ -1,7 +1,7 @@
 //! Streaming LZF decompression with a fixed 8 KiB window (LZF back references reach at most
 //! 8192 bytes), so a compressed value of any size decodes in constant memory.
 
-use std::io::Read;
+use super::chunks::ChunkSource;
 
 use super::error::{ParseError, ParseResult};
 use super::input::Input;
@@ -53,7 +53,11 @@ impl<'w> LzfStream<'w> {
     }
 
     /// Fills `out` completely with the next decoded bytes.
-    pub fn read_exact<R: Read>(&mut self, input: &mut Input<R>, out: &mut [u8]) -> ParseResult<()> {
+    pub fn read_exact<R: ChunkSource>(
+        &mut self,
+        input: &mut Input<R>,
+        out: &mut [u8],
+    ) -> ParseResult<()> {
         let mut n = 0;
         while n < out.len() {
             n += self.decode(input, &mut out[n..])?;
@@ -62,7 +66,11 @@ impl<'w> LzfStream<'w> {
     }
 
     /// Decodes up to `out.len()` bytes; returns how many (at least one unless `out` is empty).
-    pub fn decode<R: Read>(&mut self, input: &mut Input<R>, out: &mut [u8]) -> ParseResult<usize> {
+    pub fn decode<R: ChunkSource>(
+        &mut self,
+        input: &mut Input<R>,
+        out: &mut [u8],
+    ) -> ParseResult<usize> {
         if out.is_empty() {
             return Ok(0);
         }
@@ -112,7 +120,7 @@ impl<'w> LzfStream<'w> {
         }
     }
 
-    fn next_op<R: Read>(&mut self, input: &mut Input<R>) -> ParseResult<()> {
+    fn next_op<R: ChunkSource>(&mut self, input: &mut Input<R>) -> ParseResult<()> {
         let at = input.pos();
         if self.in_left == 0 {
             return Err(ParseError::invalid(
@@ -198,7 +206,7 @@ mod tests {
     fn decodes_runs_across_calls() {
         let data = vec![b'a'; 100_000];
         let comp = compress_repeats(&data);
-        let mut input = Input::new(&comp[..], 64, false);
+        let mut input = Input::from_reader(&comp[..], 64, false);
         let mut w = LzfWindow::default();
         let mut s = LzfStream::new(&mut w, comp.len() as u64, data.len() as u64);
         let mut out = vec![0u8; data.len()];
@@ -212,7 +220,7 @@ mod tests {
     #[test]
     fn rejects_reference_before_start() {
         let comp = [0x20u8, 0x05];
-        let mut input = Input::new(&comp[..], 64, false);
+        let mut input = Input::from_reader(&comp[..], 64, false);
         let mut w = LzfWindow::default();
         let mut s = LzfStream::new(&mut w, 2, 3);
         let mut out = [0u8; 3];

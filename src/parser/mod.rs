@@ -6,6 +6,7 @@
 //! header counters.
 
 mod blob;
+pub mod chunks;
 mod encodings;
 mod error;
 mod input;
@@ -15,6 +16,8 @@ mod values;
 
 use std::collections::BTreeMap;
 use std::io::Read;
+
+use chunks::{ChunkSource, ReadChunks};
 
 pub use error::{ErrorKind, ParseError};
 pub use record::{module_type_name, Encoding, KeyRecord, KeyType};
@@ -133,20 +136,39 @@ impl Summary {
     }
 }
 
+/// Adds `keys` keys of `db` to the summary (none: no entry).
+fn count_keys(summary: &mut Summary, db: u64, keys: u64) {
+    if keys > 0 {
+        *summary.keys_per_db.entry(db).or_insert(0) += keys;
+    }
+}
+
 /// Largest AUX value passed to visitors whole.
 const AUX_VALUE_LIMIT: u64 = 64 << 10;
 
-/// Parses one RDB stream to the end, calling `visitor` for every key.
-///
-/// Errors from the stream are [`ParseError`]s (inside the `anyhow::Error`) carrying the byte
-/// offset and the RDB version; errors from the visitor are passed through.
-pub fn parse<R: Read>(
+/// Parses one RDB stream, read from `reader` on the calling thread, to the end, calling
+/// `visitor` for every key. See [`parse_chunks`].
+pub fn parse<R: Read + Send>(
     reader: R,
     options: &ParseOptions,
     visitor: &mut dyn Visitor,
 ) -> anyhow::Result<Summary> {
+    let chunks = ReadChunks::new(reader, options.buffer_size, options.verify_checksum);
+    parse_chunks(chunks, options, visitor)
+}
+
+/// Parses one RDB stream, given in chunks (with their CRC64 when the checksum is verified),
+/// to the end, calling `visitor` for every key.
+///
+/// Errors from the stream are [`ParseError`]s (inside the `anyhow::Error`) carrying the byte
+/// offset and the RDB version; errors from the visitor are passed through.
+pub fn parse_chunks<S: ChunkSource>(
+    source: S,
+    options: &ParseOptions,
+    visitor: &mut dyn Visitor,
+) -> anyhow::Result<Summary> {
     let mut p = Parser {
-        input: Input::new(reader, options.buffer_size, options.verify_checksum),
+        input: Input::new(source, options.buffer_size, options.verify_checksum),
         window: LzfWindow::default(),
         key: Vec::with_capacity(256),
         options,
@@ -184,7 +206,7 @@ enum StrHead {
     Lzf { clen: u64, ulen: u64 },
 }
 
-impl<R: Read> Parser<'_, R> {
+impl<R: ChunkSource> Parser<'_, R> {
     fn run(&mut self, visitor: &mut dyn Visitor) -> ParseResult<Summary> {
         let (magic, version) = self.header()?;
         self.version = Some(version);
@@ -202,6 +224,9 @@ impl<R: Read> Parser<'_, R> {
             module_aux: 0,
         };
         let mut db = 0u64;
+        // Keys of `db` not yet added to the summary (one map update per database switch, not
+        // per key).
+        let mut db_keys = 0u64;
         let mut expire: Option<i64> = None;
         let mut idle: Option<u64> = None;
         let mut freq: Option<u8> = None;
@@ -214,7 +239,10 @@ impl<R: Read> Parser<'_, R> {
                 .read_u8("an opcode or value type (no EOF opcode yet)")?;
             match op {
                 opcode::EOF => break,
-                opcode::SELECTDB => db = self.read_len("a database number")?,
+                opcode::SELECTDB => {
+                    count_keys(&mut summary, db, std::mem::take(&mut db_keys));
+                    db = self.read_len("a database number")?;
+                }
                 opcode::EXPIRETIME => {
                     let s = i32::from_le_bytes(self.input.read_array("an expiry time in seconds")?);
                     expire = Some(s as i64 * 1000);
@@ -306,10 +334,11 @@ impl<R: Read> Parser<'_, R> {
                     if let Err(e) = visitor.key(&record) {
                         return self.stop(e);
                     }
-                    *summary.keys_per_db.entry(db).or_insert(0) += 1;
+                    db_keys += 1;
                 }
             }
         }
+        count_keys(&mut summary, db, db_keys);
         summary.checksum = self.checksum(version)?;
         summary.bytes = self.input.pos();
         if self.options.reject_trailing_data && !self.input.at_end()? {
@@ -366,7 +395,7 @@ impl<R: Read> Parser<'_, R> {
         if version < 5 {
             return Ok(Checksum::Absent);
         }
-        let computed = self.input.crc_so_far();
+        let computed = self.input.crc_so_far()?;
         let at = self.input.pos();
         let stored = u64::from_le_bytes(self.input.read_array("the CRC64 checksum trailer")?);
         if stored == 0 {

@@ -1,6 +1,6 @@
 //! Walking one value of each RDB value type (0-25) to find its type, encoding and size.
 
-use std::io::Read;
+use super::chunks::ChunkSource;
 
 use super::encodings::{intset_members, listpack_entries, ziplist_entries, zipmap_pairs};
 use super::error::ParseResult;
@@ -59,7 +59,7 @@ fn info(key_type: KeyType, encoding: &'static str, members: u64) -> ValueInfo {
     }
 }
 
-impl<R: Read> Parser<'_, R> {
+impl<R: ChunkSource> Parser<'_, R> {
     /// Walks the value of type `t` (whose type byte was at `at`).
     pub(super) fn value(&mut self, t: u8, at: u64) -> ParseResult<ValueInfo> {
         use value_type::*;

@@ -235,7 +235,7 @@ fn discover(connect: &RedisConnect, seeds: &[String]) -> Result<Vec<Node>> {
 fn fetch_first(
     connect: &RedisConnect,
     candidates: &[Node],
-) -> Result<Box<dyn std::io::Read + Send>> {
+) -> Result<Box<dyn crate::parser::chunks::ChunkSource>> {
     let mut errors = Vec::new();
     for n in candidates {
         match fetch_rdb(connect, &n.addr) {

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::read_ahead::{self, ReadAhead};
+use super::read_ahead::read_ahead;
 use super::{InstanceSpec, SlotMode};
+use crate::parser::chunks::ChunkSource;
 
 /// Flags of `from-file`.
 #[derive(Debug, Clone, clap::Args, Serialize)]
@@ -82,11 +83,8 @@ fn expand(paths: &[String]) -> Result<Vec<String>> {
 }
 
 /// Opens a file (decompressing by its extension), read ahead on a thread of its own.
-fn open_path(path: &Path) -> Result<Box<dyn Read + Send>> {
-    let stream = open_stream(path)?;
-    let ahead = ReadAhead::spawn(stream, read_ahead::CHUNK)
-        .with_context(|| format!("cannot start reading {}", path.display()))?;
-    Ok(Box::new(ahead))
+fn open_path(path: &Path) -> Result<Box<dyn ChunkSource>> {
+    read_ahead(open_stream(path)?, &path.display().to_string())
 }
 
 fn open_stream(path: &Path) -> Result<Box<dyn Read + Send>> {
@@ -132,12 +130,8 @@ impl FileArgs {
             let size_hint = (p != "-" && compression_of(Path::new(&p)) == Compression::None)
                 .then(|| std::fs::metadata(&p).ok().map(|m| m.len()))
                 .flatten();
-            let open: Box<dyn FnOnce() -> Result<Box<dyn Read + Send>> + Send> = if p == "-" {
-                Box::new(|| {
-                    let ahead = ReadAhead::spawn(Box::new(io::stdin()), read_ahead::CHUNK)
-                        .context("cannot start reading stdin")?;
-                    Ok(Box::new(ahead) as Box<dyn Read + Send>)
-                })
+            let open: Box<dyn FnOnce() -> Result<Box<dyn ChunkSource>> + Send> = if p == "-" {
+                Box::new(|| read_ahead(Box::new(io::stdin()), "stdin"))
             } else {
                 let path = PathBuf::from(p);
                 Box::new(move || open_path(&path))

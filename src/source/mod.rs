@@ -10,7 +10,7 @@ pub mod replica;
 pub mod resp;
 pub mod standalone;
 
-use std::io::Read;
+use crate::parser::chunks::ChunkSource;
 
 use anyhow::Result;
 
@@ -22,8 +22,8 @@ pub struct InstanceSpec {
     pub origin: String,
     /// Which slot column to fill.
     pub slots: SlotMode,
-    /// Opens the RDB byte stream (called on a blocking thread).
-    pub open: Box<dyn FnOnce() -> Result<Box<dyn Read + Send>> + Send>,
+    /// Opens the RDB byte stream, in chunks with their CRC64 (called on a blocking thread).
+    pub open: Box<dyn FnOnce() -> Result<Box<dyn ChunkSource>> + Send>,
     /// Bytes the stream will yield, when known beforehand (plain files), for progress.
     pub size_hint: Option<u64>,
 }

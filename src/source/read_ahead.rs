@@ -1,99 +1,107 @@
 //! Reading on a thread of its own: the next chunks of a stream are read (and decompressed, for
-//! compressed files) while the parser works on the current one, so the parser's core does not
-//! spend its time in `read` system calls.
+//! compressed files) and their CRC64 computed while the parser works on the current one, so
+//! the parser's core spends no time in `read` system calls or in the checksum. Chunks are
+//! handed over as they are (no copy) and their buffers come back to be filled again.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use anyhow::Context;
+
+use crate::parser::chunks::{fill_from, Chunk, ChunkSource, RunningCrc, HEADROOM};
 
 /// Bytes per chunk.
 pub const CHUNK: usize = 256 << 10;
 /// Chunks read ahead of the parser.
 const DEPTH: usize = 4;
 
-/// A reader whose input is read ahead by a thread.
+/// A stream read ahead in chunks by a thread.
 pub struct ReadAhead {
-    chunks: Receiver<io::Result<Vec<u8>>>,
-    /// Used chunks go back to the thread, which refills them.
+    chunks: Receiver<io::Result<Chunk>>,
+    /// Used buffers go back to the thread, which refills them.
     recycle: SyncSender<Vec<u8>>,
-    chunk: Vec<u8>,
-    pos: usize,
     finished: bool,
+}
+
+/// `inner` read ahead in chunks of [`CHUNK`] bytes by a thread; `what` names the stream for
+/// the error when the thread cannot start.
+pub fn read_ahead(inner: Box<dyn Read + Send>, what: &str) -> anyhow::Result<Box<dyn ChunkSource>> {
+    let ahead =
+        ReadAhead::spawn(inner, CHUNK).with_context(|| format!("cannot start reading {what}"))?;
+    Ok(Box::new(ahead))
 }
 
 impl ReadAhead {
     /// Starts a thread reading `inner` ahead in chunks of `chunk` bytes.
     pub fn spawn(mut inner: Box<dyn Read + Send>, chunk: usize) -> io::Result<Self> {
         let chunk = chunk.max(1);
-        let (tx, chunks) = sync_channel::<io::Result<Vec<u8>>>(DEPTH);
+        let (tx, chunks) = sync_channel::<io::Result<Chunk>>(DEPTH);
         let (recycle, used) = sync_channel::<Vec<u8>>(DEPTH + 2);
         std::thread::Builder::new()
             .name("rdbinsight-read".into())
-            .spawn(move || loop {
-                let mut buf = used.try_recv().unwrap_or_default();
-                buf.resize(chunk, 0);
-                let mut n = 0;
-                while n < chunk {
-                    match inner.read(&mut buf[n..]) {
-                        Ok(0) => break,
-                        Ok(k) => n += k,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            // The bytes read before the error go first.
-                            buf.truncate(n);
-                            if n > 0 && tx.send(Ok(buf)).is_err() {
-                                return;
-                            }
-                            let _ = tx.send(Err(e));
+            .spawn(move || {
+                let mut crc = RunningCrc::new(true);
+                loop {
+                    let mut buf = used.try_recv().unwrap_or_default();
+                    buf.resize(HEADROOM + chunk, 0);
+                    let (n, error) = fill_from(&mut *inner, &mut buf, HEADROOM);
+                    buf.truncate(HEADROOM + n);
+                    // The bytes read before an error go first; an empty chunk marks the end.
+                    if n > 0 || error.is_none() {
+                        let crc_before = crc.next(&buf[HEADROOM..]);
+                        let chunk = Chunk {
+                            buf,
+                            data_at: HEADROOM,
+                            crc_before,
+                        };
+                        if tx.send(Ok(chunk)).is_err() {
                             return;
                         }
                     }
-                }
-                buf.truncate(n);
-                // An empty chunk marks the end of the stream.
-                if tx.send(Ok(buf)).is_err() || n == 0 {
-                    return;
+                    if let Some(e) = error {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                    if n == 0 {
+                        return;
+                    }
                 }
             })?;
         Ok(Self {
             chunks,
             recycle,
-            chunk: Vec::new(),
-            pos: 0,
             finished: false,
         })
     }
 }
 
-impl Read for ReadAhead {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.chunk.len() {
-            if self.finished || out.is_empty() {
-                return Ok(0);
+impl ChunkSource for ReadAhead {
+    fn next_chunk(&mut self) -> io::Result<Chunk> {
+        if self.finished {
+            return Ok(Chunk {
+                buf: Vec::new(),
+                data_at: 0,
+                crc_before: None,
+            });
+        }
+        match self.chunks.recv() {
+            Ok(Ok(c)) => {
+                self.finished = c.is_empty();
+                Ok(c)
             }
-            let used = std::mem::take(&mut self.chunk);
-            if used.capacity() > 0 {
-                let _ = self.recycle.try_send(used);
+            Ok(Err(e)) => {
+                self.finished = true;
+                Err(e)
             }
-            self.pos = 0;
-            match self.chunks.recv() {
-                Ok(Ok(c)) => {
-                    self.finished = c.is_empty();
-                    self.chunk = c;
-                }
-                Ok(Err(e)) => {
-                    self.finished = true;
-                    return Err(e);
-                }
-                Err(_) => {
-                    self.finished = true;
-                    return Err(io::Error::other("the reading thread stopped"));
-                }
+            Err(_) => {
+                self.finished = true;
+                Err(io::Error::other("the reading thread stopped"))
             }
         }
-        let n = out.len().min(self.chunk.len() - self.pos);
-        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+    }
+
+    fn recycle(&mut self, buf: Vec<u8>) {
+        let _ = self.recycle.try_send(buf);
     }
 }
 
@@ -134,15 +142,31 @@ mod tests {
         (data, Box::new(r))
     }
 
+    /// Every chunk's data until the end or an error, checking each chunk's CRC state.
+    fn drain(r: &mut ReadAhead, got: &mut Vec<u8>) -> io::Result<()> {
+        loop {
+            let c = r.next_chunk()?;
+            let mut before = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Redis);
+            before.update(got);
+            assert_eq!(c.crc_before.map(|d| d.finalize()), Some(before.finalize()));
+            if c.is_empty() {
+                return Ok(());
+            }
+            assert_eq!(c.data_at, HEADROOM);
+            got.extend_from_slice(&c.buf[c.data_at..]);
+            r.recycle(c.buf);
+        }
+    }
+
     #[test]
-    fn every_byte_arrives_in_order() {
+    fn every_byte_arrives_in_order_with_the_crc_before_it() {
         for len in [0, 1, 99, 100, 1000, 12_345] {
             let (data, inner) = trickle(len, false);
             let mut r = ReadAhead::spawn(inner, 100).unwrap();
             let mut got = Vec::new();
-            r.read_to_end(&mut got).unwrap();
+            drain(&mut r, &mut got).unwrap();
             assert_eq!(got, data, "length {len}");
-            assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0, "stays at the end");
+            assert!(r.next_chunk().unwrap().is_empty(), "stays at the end");
         }
     }
 
@@ -151,7 +175,7 @@ mod tests {
         let (_, inner) = trickle(1000, true);
         let mut r = ReadAhead::spawn(inner, 64).unwrap();
         let mut got = Vec::new();
-        let err = r.read_to_end(&mut got).unwrap_err();
+        let err = drain(&mut r, &mut got).unwrap_err();
         assert_eq!(err.to_string(), "disk on fire");
         assert_eq!(got.len(), 1000, "the bytes before the error arrive");
     }

@@ -2,6 +2,8 @@
 //! `PSYNC ? -1` (or `SYNC`), then the RDB payload, either `$<len>` (disk) or
 //! `$EOF:<40-byte mark>` (diskless), with newline keep-alives before it.
 
+use super::read_ahead::read_ahead;
+use crate::parser::chunks::ChunkSource;
 use std::io::{self, BufReader, Read};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -71,7 +73,12 @@ const EOF_MARK_LEN: usize = 40;
 
 /// Starts a full resynchronisation and returns the RDB payload as a byte stream (from a spool
 /// file, once the whole payload arrived, when `spool_dir` is set).
-pub fn fetch_rdb(connect: &RedisConnect, addr: &str) -> Result<Box<dyn Read + Send>> {
+/// The stream is read ahead, and its CRC64 computed, on a thread of its own.
+pub fn fetch_rdb(connect: &RedisConnect, addr: &str) -> Result<Box<dyn ChunkSource>> {
+    read_ahead(fetch_rdb_stream(connect, addr)?, addr)
+}
+
+fn fetch_rdb_stream(connect: &RedisConnect, addr: &str) -> Result<Box<dyn Read + Send>> {
     let mut attempt = 0;
     let stream = loop {
         match fetch_stream(connect, addr) {

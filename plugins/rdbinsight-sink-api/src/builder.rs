@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    ArrayBuilder, BinaryBuilder, GenericByteBuilder, Int64Builder, PrimitiveBuilder, StringBuilder,
+use arrow_array::builder::{ArrayBuilder, PrimitiveBuilder};
+use arrow_array::types::{
+    BinaryType, ByteArrayType, Int32Type, Int64Type, TimestampMillisecondType, Utf8Type,
 };
-use arrow_array::types::{ByteArrayType, Int32Type, Int64Type, TimestampMillisecondType};
-use arrow_array::{new_null_array, ArrayRef, ArrowPrimitiveType, RecordBatch};
+use arrow_array::{
+    new_null_array, ArrayRef, ArrowPrimitiveType, GenericByteArray, PrimitiveArray, RecordBatch,
+};
+use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, TimeUnit};
 
 use crate::schema::{self, record_schema, UTC};
@@ -85,8 +88,8 @@ impl<T: ArrowPrimitiveType> Optional<T> {
 }
 
 /// Arrow builders give their buffers away when they finish and would grow them again from
-/// nothing, reallocating and copying about log2(rows) times per batch: these take the finished
-/// column and leave a builder of the batch's capacity in its place.
+/// nothing, reallocating and copying about log2(rows) times per batch: this takes the finished
+/// column and leaves a builder of the batch's capacity in its place.
 fn take_primitive<T: ArrowPrimitiveType>(
     b: &mut PrimitiveBuilder<T>,
     rows: usize,
@@ -96,15 +99,84 @@ fn take_primitive<T: ArrowPrimitiveType>(
     Arc::new(std::mem::replace(b, fresh).finish())
 }
 
-/// [`take_primitive`] for byte columns: room for `rows` values and as many value bytes as the
-/// finished batch had (at least `min_bytes`, at most 256 per row).
-fn take_bytes<T: ByteArrayType>(
-    b: &mut GenericByteBuilder<T>,
-    rows: usize,
-    min_bytes: usize,
-) -> ArrayRef {
-    let bytes = b.values_slice().len().clamp(min_bytes, rows * 256);
-    Arc::new(std::mem::replace(b, GenericByteBuilder::with_capacity(rows, bytes)).finish())
+/// The values of a non-null primitive column, pushed into a plain vector (no validity bitmap,
+/// no per-value bookkeeping besides the push) and handed to Arrow without a copy.
+struct Values<T: ArrowPrimitiveType> {
+    values: Vec<T::Native>,
+}
+
+impl<T: ArrowPrimitiveType> Values<T> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            values: Vec::with_capacity(capacity),
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, v: T::Native) {
+        self.values.push(v);
+    }
+
+    /// The column so far; the vector is replaced by one of `capacity`.
+    fn finish(&mut self, capacity: usize) -> ArrayRef {
+        let values = std::mem::replace(&mut self.values, Vec::with_capacity(capacity));
+        Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(values), None))
+    }
+}
+
+/// The values of a non-null byte column (binary or UTF-8): 32-bit offsets and the value bytes
+/// in plain vectors, handed to Arrow without a copy.
+struct ByteValues<T: ByteArrayType<Offset = i32>> {
+    offsets: Vec<i32>,
+    values: Vec<u8>,
+    kind: std::marker::PhantomData<T>,
+}
+
+impl<T: ByteArrayType<Offset = i32>> ByteValues<T> {
+    fn new(rows: usize, bytes: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        Self {
+            offsets,
+            values: Vec::with_capacity(bytes),
+            kind: std::marker::PhantomData,
+        }
+    }
+
+    /// Bytes of the values so far.
+    fn bytes(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Appends one value. Offsets past 2 GiB would wrap: [`Self::finish`] refuses such a
+    /// column, so a wrapped offset is never read.
+    #[inline(always)]
+    fn push(&mut self, v: &[u8]) {
+        self.values.extend_from_slice(v);
+        self.offsets.push(self.values.len() as i32);
+    }
+
+    /// The column so far; the vectors are replaced by ones with room for `rows` values and as
+    /// many bytes as this column had (at least `min_bytes`, at most 256 per row).
+    fn finish(&mut self, rows: usize, min_bytes: usize) -> Result<ArrayRef, ArrowError> {
+        let bytes = self.values.len().clamp(min_bytes, rows * 256);
+        let Self {
+            offsets, values, ..
+        } = std::mem::replace(self, Self::new(rows, bytes));
+        if i32::try_from(values.len()).is_err() {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "{} bytes of {} values in one batch: more than 32-bit offsets address",
+                values.len(),
+                T::PREFIX
+            )));
+        }
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        Ok(Arc::new(GenericByteArray::<T>::try_new(
+            offsets,
+            Buffer::from_vec(values),
+            None,
+        )?))
+    }
 }
 
 /// Accumulates rows of one instance of a run and hands them out as record batches of the
@@ -117,12 +189,12 @@ pub struct RecordBuilder {
     rows: usize,
     /// Rows a batch is sized for.
     capacity: usize,
-    db: Int64Builder,
-    key: BinaryBuilder,
-    key_type: StringBuilder,
-    members: Int64Builder,
-    size: Int64Builder,
-    encoding: StringBuilder,
+    db: Values<Int64Type>,
+    key: ByteValues<BinaryType>,
+    key_type: ByteValues<Utf8Type>,
+    members: Values<Int64Type>,
+    size: Values<Int64Type>,
+    encoding: ByteValues<Utf8Type>,
     expire: Optional<TimestampMillisecondType>,
     idle: Optional<Int64Type>,
     freq: Optional<Int32Type>,
@@ -142,12 +214,12 @@ impl RecordBuilder {
             instance: instance.to_string(),
             rows: 0,
             capacity,
-            db: Int64Builder::with_capacity(capacity),
-            key: BinaryBuilder::with_capacity(capacity, capacity * 24),
-            key_type: StringBuilder::with_capacity(capacity, capacity * 6),
-            members: Int64Builder::with_capacity(capacity),
-            size: Int64Builder::with_capacity(capacity),
-            encoding: StringBuilder::with_capacity(capacity, capacity * 8),
+            db: Values::new(capacity),
+            key: ByteValues::new(capacity, capacity * 24),
+            key_type: ByteValues::new(capacity, capacity * 6),
+            members: Values::new(capacity),
+            size: Values::new(capacity),
+            encoding: ByteValues::new(capacity, capacity * 8),
             expire: Optional::new(
                 PrimitiveBuilder::with_capacity(capacity).with_timezone(UTC),
                 DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into())),
@@ -165,15 +237,26 @@ impl RecordBuilder {
         self.rows
     }
 
+    /// Key bytes appended since the last batch. A batch holds at most 2 GiB of keys (32-bit
+    /// offsets): callers that may see huge keys finish a batch once this passes
+    /// [`Self::KEY_BYTES_LIMIT`].
+    pub fn key_bytes(&self) -> usize {
+        self.key.bytes()
+    }
+
+    /// Key bytes after which a batch should be finished: a key of Redis's largest size (512
+    /// MiB) appended after it still fits in 32-bit offsets.
+    pub const KEY_BYTES_LIMIT: usize = 1 << 30;
+
     /// Appends one row.
     #[inline]
     pub fn append(&mut self, row: &Row<'_>) {
-        self.db.append_value(row.db);
-        self.key.append_value(row.key);
-        self.key_type.append_value(row.key_type);
-        self.members.append_value(row.member_count);
-        self.size.append_value(row.rdb_size);
-        self.encoding.append_value(row.encoding);
+        self.db.push(row.db);
+        self.key.push(row.key);
+        self.key_type.push(row.key_type.as_bytes());
+        self.members.push(row.member_count);
+        self.size.push(row.rdb_size);
+        self.encoding.push(row.encoding.as_bytes());
         self.expire.append(row.expire_at_ms);
         self.idle.append(row.idle_seconds);
         self.freq.append(row.freq);
@@ -204,12 +287,12 @@ impl RecordBuilder {
             cluster,
             batch,
             instance,
-            take_primitive(&mut self.db, cap, &DataType::Int64),
-            take_bytes(&mut self.key, cap, cap * 24),
-            take_bytes(&mut self.key_type, cap, cap * 6),
-            take_primitive(&mut self.members, cap, &DataType::Int64),
-            take_primitive(&mut self.size, cap, &DataType::Int64),
-            take_bytes(&mut self.encoding, cap, cap * 8),
+            self.db.finish(cap),
+            self.key.finish(cap, cap * 24)?,
+            self.key_type.finish(cap, cap * 6)?,
+            self.members.finish(cap),
+            self.size.finish(cap),
+            self.encoding.finish(cap, cap * 8)?,
             self.expire.finish(cap),
             self.idle.finish(cap),
             self.freq.finish(cap),
