@@ -58,6 +58,23 @@ pub struct Input<S> {
     limit: usize,
     checksum: bool,
     at_eof: bool,
+    /// The bytes of the last [`Self::take_pinned`]: where they lie in `buf`, or aside.
+    pin: Pin,
+    /// The pinned bytes, once their buffer was replaced.
+    pin_copy: Vec<u8>,
+}
+
+/// Where the bytes of the last [`Input::take_pinned`] are.
+#[derive(Clone, Copy, PartialEq)]
+enum Pin {
+    None,
+    /// `buf[start..start + len]`.
+    InPlace {
+        start: usize,
+        len: usize,
+    },
+    /// `pin_copy`.
+    Aside,
 }
 
 #[cfg(test)]
@@ -89,7 +106,14 @@ impl<S: ChunkSource> Input<S> {
             limit: limit.max(64),
             checksum,
             at_eof: false,
+            pin: Pin::None,
+            pin_copy: Vec::new(),
         }
+    }
+
+    /// Largest single read.
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Absolute offset of the next byte.
@@ -129,6 +153,12 @@ impl<S: ChunkSource> Input<S> {
                 len: chunk.len(),
                 crc_before: chunk.crc_before,
             };
+            if let Pin::InPlace { start, len } = self.pin {
+                self.pin_copy.clear();
+                self.pin_copy
+                    .extend_from_slice(&self.buf[start..start + len]);
+                self.pin = Pin::Aside;
+            }
             let rest = self.available();
             let old = std::mem::take(&mut self.buf);
             let old_own = self.own.take();
@@ -199,6 +229,30 @@ impl<S: ChunkSource> Input<S> {
         let s = self.start;
         self.start += n;
         Ok(&self.buf[s..s + n])
+    }
+
+    /// Consumes `n` bytes (n at most the read limit) and keeps them readable through
+    /// [`Self::pinned`] until the next pin: where they lie, copied aside only if their buffer is
+    /// replaced first.
+    #[inline]
+    pub fn take_pinned(&mut self, n: usize, what: &'static str) -> ParseResult<()> {
+        self.pin = Pin::None;
+        self.take(n, what)?;
+        self.pin = Pin::InPlace {
+            start: self.start - n,
+            len: n,
+        };
+        Ok(())
+    }
+
+    /// The bytes of the last [`Self::take_pinned`].
+    #[inline]
+    pub fn pinned(&self) -> &[u8] {
+        match self.pin {
+            Pin::InPlace { start, len } => &self.buf[start..start + len],
+            Pin::Aside => &self.pin_copy,
+            Pin::None => &[],
+        }
     }
 
     /// Reads one byte.
@@ -336,8 +390,16 @@ mod tests {
                 assert_eq!(crc, Some(crc_of(&data[..at])), "{ctx}");
                 let left = data.len() - at;
                 let n = (rng.below(limit as u64) as usize + 1).min(left);
-                match rng.below(4) {
+                match rng.below(5) {
                     0 => assert_eq!(input.take(n, "t").unwrap(), &data[at..at + n], "{ctx}"),
+                    4 => {
+                        input.take_pinned(n, "p").unwrap();
+                        // Reads after the pin, across chunks, keep it.
+                        let more = (rng.below(3 * chunk as u64) as usize).min(left - n);
+                        input.skip(more as u64, "s").unwrap();
+                        assert_eq!(input.pinned(), &data[at..at + n], "{ctx}");
+                        at += more;
+                    }
                     1 => input.skip(n as u64, "s").unwrap(),
                     2 => {
                         let mut out = vec![1, 2];

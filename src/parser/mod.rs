@@ -136,6 +136,25 @@ impl Summary {
     }
 }
 
+/// Appends `v` in decimal (no allocation, unlike `to_string`).
+fn push_decimal(out: &mut Vec<u8>, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// Adds `keys` keys of `db` to the summary (none: no entry).
 fn count_keys(summary: &mut Summary, db: u64, keys: u64) {
     if keys > 0 {
@@ -171,6 +190,7 @@ pub fn parse_chunks<S: ChunkSource>(
         input: Input::new(source, options.buffer_size, options.verify_checksum),
         window: LzfWindow::default(),
         key: Vec::with_capacity(256),
+        key_in_input: false,
         options,
         version: None,
         valkey: false,
@@ -191,7 +211,9 @@ pub fn parse_chunks<S: ChunkSource>(
 struct Parser<'o, R> {
     input: Input<R>,
     window: LzfWindow,
+    /// The last key name read, unless it lies in the input (`key_in_input`).
     key: Vec<u8>,
+    key_in_input: bool,
     options: &'o ParseOptions,
     version: Option<u32>,
     /// `VALKEY` magic: type ids from Valkey's own numbering where it differs.
@@ -305,22 +327,18 @@ impl<R: ChunkSource> Parser<'_, R> {
                 }
                 value_type => {
                     let max_key = self.options.max_key_bytes;
-                    self.read_string_into_key(max_key, "a key name")?;
+                    self.read_key(max_key, "a key name")?;
                     let value = self.value(value_type, at)?;
                     let rdb_size = self.input.pos() - at;
+                    let key = self.key();
                     let redis_slot = match self.options.redis_slots {
-                        RedisSlots::Always => Some(slot::redis_slot(&self.key)),
-                        RedisSlots::WhenFileHasSlotInfo => {
-                            slot_info.then(|| slot::redis_slot(&self.key))
-                        }
+                        RedisSlots::Always => Some(slot::redis_slot(key)),
+                        RedisSlots::WhenFileHasSlotInfo => slot_info.then(|| slot::redis_slot(key)),
                     };
-                    let codis_slot = self
-                        .options
-                        .codis_slots
-                        .then(|| slot::codis_slot(&self.key));
+                    let codis_slot = self.options.codis_slots.then(|| slot::codis_slot(key));
                     let record = KeyRecord {
                         db,
-                        key: &self.key,
+                        key,
                         key_type: value.key_type,
                         encoding: value.encoding,
                         member_count: value.members,
@@ -513,6 +531,36 @@ impl<R: ChunkSource> Parser<'_, R> {
         r
     }
 
+    /// Reads a key name, refusing more than `max` bytes: where it lies in the input when it is
+    /// stored plain (then [`Self::key`] reads it there), else into `self.key`.
+    #[inline]
+    fn read_key(&mut self, max: u64, what: &'static str) -> ParseResult<()> {
+        let at = self.input.pos();
+        let head = self.string_head(what)?;
+        if let StrHead::Plain(n) = head {
+            if n <= max && n <= self.input.limit() as u64 {
+                self.key_in_input = true;
+                return self.input.take_pinned(n as usize, what);
+            }
+        }
+        self.key_in_input = false;
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        let r = self.string_into(head, at, &mut key, max, what);
+        self.key = key;
+        r
+    }
+
+    /// The key name last read by [`Self::read_key`].
+    #[inline]
+    fn key(&self) -> &[u8] {
+        if self.key_in_input {
+            self.input.pinned()
+        } else {
+            &self.key
+        }
+    }
+
     fn read_string_limited_strict(
         &mut self,
         out: &mut Vec<u8>,
@@ -520,9 +568,23 @@ impl<R: ChunkSource> Parser<'_, R> {
         what: &'static str,
     ) -> ParseResult<()> {
         let at = self.input.pos();
-        match self.string_head(what)? {
+        let head = self.string_head(what)?;
+        self.string_into(head, at, out, max, what)
+    }
+
+    /// Appends the string whose head (read at `at`) is `head` to `out`, refusing more than
+    /// `max` bytes.
+    fn string_into(
+        &mut self,
+        head: StrHead,
+        at: u64,
+        out: &mut Vec<u8>,
+        max: u64,
+        what: &'static str,
+    ) -> ParseResult<()> {
+        match head {
             StrHead::Int(v) => {
-                out.extend_from_slice(v.to_string().as_bytes());
+                push_decimal(out, v);
                 Ok(())
             }
             StrHead::Plain(n) | StrHead::Lzf { ulen: n, .. } if n > max => Err(self.invalid(
@@ -544,7 +606,7 @@ impl<R: ChunkSource> Parser<'_, R> {
         what: &'static str,
     ) -> ParseResult<()> {
         match self.string_head(what)? {
-            StrHead::Int(v) => out.extend_from_slice(v.to_string().as_bytes()),
+            StrHead::Int(v) => push_decimal(out, v),
             StrHead::Plain(n) => {
                 let keep = n.min(max);
                 self.input.read_into(keep, out, what)?;
@@ -611,6 +673,9 @@ mod tests {
             i64::MAX,
         ] {
             assert_eq!(decimal_len(v), v.to_string().len() as u64, "{v}");
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, v);
+            assert_eq!(out, format!("x{v}").as_bytes(), "{v}");
         }
     }
 }

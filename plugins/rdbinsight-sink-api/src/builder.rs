@@ -51,6 +51,9 @@ struct Optional<T: ArrowPrimitiveType> {
     /// Nulls before the batch's first value, not in the builder yet.
     leading_nulls: usize,
     data_type: DataType,
+    /// The all-null column of the last size asked for: shared by the batches of that size
+    /// (building one zero-fills its values and its bitmap).
+    nulls: Option<ArrayRef>,
 }
 
 impl<T: ArrowPrimitiveType> Optional<T> {
@@ -59,6 +62,7 @@ impl<T: ArrowPrimitiveType> Optional<T> {
             builder,
             leading_nulls: 0,
             data_type,
+            nulls: None,
         }
     }
 
@@ -80,7 +84,14 @@ impl<T: ArrowPrimitiveType> Optional<T> {
     /// The batch's column; a builder that had values is made ready for `capacity` more.
     fn finish(&mut self, capacity: usize) -> ArrayRef {
         if self.builder.is_empty() {
-            new_null_array(&self.data_type, std::mem::take(&mut self.leading_nulls))
+            let rows = std::mem::take(&mut self.leading_nulls);
+            match &self.nulls {
+                Some(nulls) if nulls.len() == rows => nulls.clone(),
+                _ => self
+                    .nulls
+                    .insert(new_null_array(&self.data_type, rows))
+                    .clone(),
+            }
         } else {
             take_primitive(&mut self.builder, capacity, &self.data_type)
         }
