@@ -1,7 +1,8 @@
 //! Streaming RDB parser: reads any RDB (versions 1 to 12 and later where known) from a byte
 //! source and reports one [`KeyRecord`] per key without materialising values.
 //!
-//! Memory is the input buffer, an 8 KiB LZF window and the largest key name. Values are skipped
+//! Memory is the input's chunks (a few of its source's chunk size), an 8 KiB LZF window and the
+//! largest key name. Values are skipped
 //! or walked as they stream by; container sizes come from their blobs, never from saturated
 //! header counters.
 
@@ -66,7 +67,8 @@ pub struct ParseOptions {
     pub redis_slots: RedisSlots,
     /// Fill `codis_slot` for every key.
     pub codis_slots: bool,
-    /// Input buffer size.
+    /// Largest single read of the input (a listpack or ziplist blob read whole, a length
+    /// header), and the chunk size when [`parse`] reads a [`Read`] itself.
     pub buffer_size: usize,
     /// Reject bytes after the end of the snapshot.
     pub reject_trailing_data: bool,
