@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
+use rdbinsight_sink_api::RecordBuilder;
 
 use merge::{Run, RunWriter};
 use order::{digit, sort_entries, Entry};
@@ -178,8 +179,8 @@ impl Sorter {
         Ok(())
     }
 
-    /// Emits every row in (db, key) order, in batches of up to [`OUTPUT_ROWS`], then removes the
-    /// spill files.
+    /// Emits every row in (db, key) order, in batches of up to [`OUTPUT_ROWS`] (fewer when their
+    /// keys pass [`RecordBuilder::KEY_BYTES_LIMIT`]), then removes the spill files.
     pub fn finish(&mut self, mut emit: impl FnMut(RecordBatch) -> Result<()>) -> Result<()> {
         let Some(constants) = self.constants.take() else {
             self.cleanup();
@@ -217,7 +218,7 @@ impl Sorter {
         let mut out = constants.builder(OUTPUT_ROWS);
         merge::merge(runs, |body| {
             append_row(body, &self.names, &mut out)?;
-            if out.rows() == OUTPUT_ROWS {
+            if out.rows() == OUTPUT_ROWS || out.key_bytes() >= RecordBuilder::KEY_BYTES_LIMIT {
                 emit(out.finish()?)?;
             }
             Ok(())
