@@ -82,6 +82,19 @@ pub fn parse_bytes(bytes: &[u8], options: &ParseOptions) -> anyhow::Result<(Summ
     Ok((s, c.0))
 }
 
+/// Parses bytes with default options, handed to the parser in chunks of `chunk` bytes with
+/// `headroom` spare bytes in front of each (as a read-ahead source hands them).
+pub fn parse_in_chunks(
+    bytes: &[u8],
+    chunk: usize,
+    headroom: usize,
+) -> anyhow::Result<(Summary, Vec<Row>)> {
+    let mut c = Collect::default();
+    let source = parser::chunks::ReadChunks::with_headroom(bytes, chunk, headroom, true);
+    let s = parser::parse_chunks(source, &ParseOptions::default(), &mut c)?;
+    Ok((s, c.0))
+}
+
 /// Parses a file with default options.
 pub fn parse_file(path: &Path) -> anyhow::Result<(Summary, Vec<Row>)> {
     let bytes = std::fs::read(path).unwrap();
