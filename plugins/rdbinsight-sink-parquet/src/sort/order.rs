@@ -29,15 +29,24 @@ pub struct Entry {
 
 /// The sort digit of `key` at window `level`: the window and how many bytes are left (17 for
 /// "the key goes on after this window"), so that a key sorts before every longer key it begins.
+#[inline]
 pub fn digit(key: &[u8], level: usize) -> ((u64, u64), u8) {
     let from = (level * WINDOW).min(key.len());
     let tail = &key[from..];
+    let rest = tail.len().min(WINDOW + 1) as u8;
+    if let Some((hi, lo)) = tail
+        .first_chunk::<8>()
+        .zip(tail.get(8..).and_then(<[u8]>::first_chunk::<8>))
+    {
+        // A whole window: two fixed-size loads, no copy of a variable length.
+        return ((u64::from_be_bytes(*hi), u64::from_be_bytes(*lo)), rest);
+    }
     let n = tail.len().min(WINDOW);
     let mut b = [0u8; WINDOW];
     b[..n].copy_from_slice(&tail[..n]);
     let (hi, lo) = b.split_at(8);
     let word = |w: &[u8]| u64::from_be_bytes(w.try_into().unwrap_or_default());
-    ((word(hi), word(lo)), tail.len().min(WINDOW + 1) as u8)
+    ((word(hi), word(lo)), rest)
 }
 
 /// The body length stored in front of the row at `at`, `None` when `at` is out of range.
@@ -121,6 +130,27 @@ pub fn sort_entries(entries: &mut [Entry], arena: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digit_is_the_zero_padded_window_and_the_bytes_left() {
+        let key: Vec<u8> = (1..=40u8).collect();
+        for len in 0..=key.len() {
+            for level in 0..3 {
+                let tail = &key[(level * WINDOW).min(len)..len];
+                let mut b = [0u8; WINDOW];
+                let n = tail.len().min(WINDOW);
+                b[..n].copy_from_slice(&tail[..n]);
+                let want = (
+                    (
+                        u64::from_be_bytes(b[..8].try_into().unwrap()),
+                        u64::from_be_bytes(b[8..].try_into().unwrap()),
+                    ),
+                    tail.len().min(WINDOW + 1) as u8,
+                );
+                assert_eq!(digit(&key[..len], level), want, "length {len}, level {level}");
+            }
+        }
+    }
 
     #[test]
     fn an_entry_is_32_bytes() {
