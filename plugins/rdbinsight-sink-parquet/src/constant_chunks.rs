@@ -1,18 +1,21 @@
 //! Column chunks of the columns with one value in a whole file (cluster, batch, instance).
 //!
 //! Encoding such a column row by row costs as much as any string column (statistics and
-//! dictionary look-ups for every row) to produce a few bytes. Here the chunk of a row group is
-//! encoded once per row count, kept as bytes, and copied into every row group of that count:
-//! all row groups of a file but the last have the same count.
+//! dictionary look-ups for every row) to produce a few bytes. Here the chunk is written
+//! directly, whatever its row count: a dictionary page holding the value and one data page
+//! whose indices are a single run of zeros, uncompressed (a few bytes), with the value as the
+//! chunk's statistics. A chunk is kept per row count and copied into every row group of that
+//! count (all row groups of a file but the last have the same count).
 
 use anyhow::{bail, ensure, Context, Result};
 use arrow_array::{Array, ArrayRef, StringArray, TimestampNanosecondArray};
 use bytes::Bytes;
-use parquet::column::writer::{
-    get_column_writer, ColumnCloseResult, ColumnWriter, ColumnWriterImpl,
-};
-use parquet::data_type::{ByteArray, DataType};
-use parquet::file::properties::WriterPropertiesPtr;
+use parquet::basic::{Compression, Encoding, Type};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::data_type::ByteArray;
+use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedPageWriter, SerializedRowGroupWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 use std::io::Write;
@@ -67,24 +70,6 @@ impl Value {
     }
 }
 
-/// Values handed to the column writer at a time.
-const PIECE: usize = 4096;
-
-/// Writes `rows` copies of `one` with `w`, a piece at a time (its statistics given, not
-/// computed per value), and closes it.
-fn write_copies<T: DataType>(
-    mut w: ColumnWriterImpl<'_, T>,
-    one: &T::T,
-    rows: usize,
-) -> Result<ColumnCloseResult> {
-    let piece = vec![one.clone(); PIECE.min(rows)];
-    for at in (0..rows).step_by(PIECE) {
-        let n = PIECE.min(rows - at);
-        w.write_batch_with_statistics(&piece[..n], None, None, Some(one), Some(one), None)?;
-    }
-    Ok(w.close()?)
-}
-
 /// One constant column of a file: its value and the chunks encoded so far, by row count.
 pub struct ConstantColumn {
     descr: ColumnDescPtr,
@@ -122,13 +107,12 @@ impl ConstantColumn {
     pub fn append<W: Write + Send>(
         &mut self,
         rows: usize,
-        props: &WriterPropertiesPtr,
         group: &mut SerializedRowGroupWriter<'_, W>,
     ) -> Result<()> {
         let at = match self.chunks.iter().position(|(n, ..)| *n == rows) {
             Some(at) => at,
             None => {
-                let (bytes, close) = self.encode(rows, props)?;
+                let (bytes, close) = self.encode(rows)?;
                 self.chunks.push((rows, bytes, close));
                 self.chunks.len() - 1
             }
@@ -140,29 +124,84 @@ impl ConstantColumn {
 
     /// The chunk of `rows` rows, encoded into memory: its bytes and its metadata (offsets
     /// relative to those bytes, which appending moves to their place in the file).
-    fn encode(
-        &self,
-        rows: usize,
-        props: &WriterPropertiesPtr,
-    ) -> Result<(Bytes, ColumnCloseResult)> {
+    fn encode(&self, rows: usize) -> Result<(Bytes, ColumnCloseResult)> {
         let value = self
             .value
             .as_ref()
             .with_context(|| format!("no value for column {}", self.descr.name()))?;
-        let mut out = TrackedWrite::new(Vec::new());
-        let pages = Box::new(SerializedPageWriter::new(&mut out));
-        let writer = get_column_writer(self.descr.clone(), props.clone(), pages);
-        let close = match (writer, value) {
-            (ColumnWriter::ByteArrayColumnWriter(w), Value::Text(t)) => {
-                write_copies(w, &ByteArray::from(Bytes::from(t.clone())), rows)?
+        let (plain, statistics) = match (self.descr.physical_type(), value) {
+            (Type::BYTE_ARRAY, Value::Text(t)) => {
+                let len = u32::try_from(t.len()).context("constant value too long")?;
+                let mut plain = len.to_le_bytes().to_vec();
+                plain.extend_from_slice(t);
+                let v = ByteArray::from(t.clone());
+                let stats = ValueStatistics::new(Some(v.clone()), Some(v), None, Some(0), false);
+                (plain, Statistics::ByteArray(stats))
             }
-            (ColumnWriter::Int64ColumnWriter(w), Value::Nanos(n)) => write_copies(w, n, rows)?,
-            _ => bail!(
-                "column {} has no constant chunk of its physical type",
+            (Type::INT64, Value::Nanos(n)) => {
+                let stats = ValueStatistics::new(Some(*n), Some(*n), None, Some(0), false);
+                (n.to_le_bytes().to_vec(), Statistics::Int64(stats))
+            }
+            (t, _) => bail!(
+                "column {} has no constant chunk of physical type {t}",
                 self.descr.name()
             ),
         };
-        Ok((Bytes::from(out.into_inner()?), close))
+        let num_values = u32::try_from(rows).context("row group too large")?;
+        // Dictionary indices of bit width 1: one RLE run of `rows` zeros (header: the run
+        // length shifted left by one, as a varint; then the value in one byte).
+        let mut indices = vec![1u8];
+        crate::varint::put(&mut indices, (rows as u64) << 1);
+        indices.push(0);
+        let mut out = TrackedWrite::new(Vec::new());
+        let mut pages = SerializedPageWriter::new(&mut out);
+        let dictionary = Page::DictionaryPage {
+            buf: Bytes::from(plain),
+            num_values: 1,
+            encoding: Encoding::PLAIN,
+            is_sorted: true,
+        };
+        let data = Page::DataPage {
+            buf: Bytes::from(indices),
+            num_values,
+            encoding: Encoding::RLE_DICTIONARY,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let mut specs = Vec::new();
+        for page in [dictionary, data] {
+            let size = page.buffer().len();
+            specs.push(pages.write_page(CompressedPage::new(page, size))?);
+        }
+        pages.close()?;
+        let compressed: u64 = specs.iter().map(|s| s.compressed_size as u64).sum();
+        let uncompressed: u64 = specs.iter().map(|s| s.uncompressed_size as u64).sum();
+        let data_offset = specs.get(1).map_or(0, |s| s.offset);
+        let metadata = ColumnChunkMetaData::builder(self.descr.clone())
+            .set_encodings(vec![
+                Encoding::PLAIN,
+                Encoding::RLE,
+                Encoding::RLE_DICTIONARY,
+            ])
+            .set_num_values(rows as i64)
+            .set_compression(Compression::UNCOMPRESSED)
+            .set_total_compressed_size(compressed as i64)
+            .set_total_uncompressed_size(uncompressed as i64)
+            .set_dictionary_page_offset(Some(0))
+            .set_data_page_offset(data_offset as i64)
+            .set_statistics(statistics)
+            .build()?;
+        let bytes = out.into_inner()?;
+        let close = ColumnCloseResult {
+            bytes_written: bytes.len() as u64,
+            rows_written: rows as u64,
+            metadata,
+            bloom_filter: None,
+            column_index: None,
+            offset_index: None,
+        };
+        Ok((Bytes::from(bytes), close))
     }
 }
 

@@ -250,14 +250,13 @@ impl ParallelWriter {
             return Ok(());
         }
         let (mut mine, mut theirs) = (mine.into_iter(), theirs.into_iter());
-        let props = self.file.properties().clone();
         let mut group = self.file.next_row_group()?;
         for &encoder in &self.encoders {
             let chunk = match encoder {
                 Encoder::Local => mine.next(),
                 Encoder::Helper => theirs.next(),
                 Encoder::Constant(c) => {
-                    self.constants[c].append(self.rows, &props, &mut group)?;
+                    self.constants[c].append(self.rows, &mut group)?;
                     continue;
                 }
             };

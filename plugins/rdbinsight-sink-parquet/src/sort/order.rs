@@ -147,7 +147,11 @@ mod tests {
                     ),
                     tail.len().min(WINDOW + 1) as u8,
                 );
-                assert_eq!(digit(&key[..len], level), want, "length {len}, level {level}");
+                assert_eq!(
+                    digit(&key[..len], level),
+                    want,
+                    "length {len}, level {level}"
+                );
             }
         }
     }
