@@ -16,6 +16,7 @@ mod constant_chunks;
 mod constants;
 mod delta;
 mod key_pages;
+mod name_chunks;
 pub mod path;
 pub mod reader;
 mod sink;

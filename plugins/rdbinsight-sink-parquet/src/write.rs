@@ -1,18 +1,20 @@
 //! Parquet encoding of the sorted batches on two threads.
 //!
-//! The columns of each row group are split between the calling thread (the key) and a helper
-//! thread (every other column but the constant ones): each encodes and compresses its columns,
-//! then the calling thread splices the finished column chunks into the row group in schema
-//! order. The columns with one value per file (cluster, batch, instance) are not encoded row by
-//! row: their chunks come from [`ConstantColumn`], encoded once per row-group size. The file
-//! reads as one `ArrowWriter` would write it (same properties, the Arrow schema embedded).
+//! The columns of each row group are split between the calling thread (the key, type and
+//! encoding) and a helper thread (every other column but the constant ones): each encodes and
+//! compresses its columns, then the calling thread splices the finished column chunks into the
+//! row group in schema order. The columns with one value per file (cluster, batch, instance) are
+//! not encoded row by row: their chunks come from [`ConstantColumn`], encoded once per row-group
+//! size; type and encoding are dictionary-encoded by [`NameColumn`]. The file reads as one
+//! `ArrowWriter` would write it (same properties, the Arrow schema embedded), but for page
+//! indexes, which the constant and name columns do not have.
 
 use std::fs::File;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, ensure, Context, Result};
-use arrow_array::{BinaryArray, RecordBatch};
+use arrow_array::{BinaryArray, RecordBatch, StringArray};
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
@@ -24,12 +26,15 @@ use parquet::file::writer::SerializedFileWriter;
 use rdbinsight_sink_api::schema;
 
 use crate::constant_chunks::ConstantColumn;
+use crate::name_chunks::{self, NameColumn};
 
 /// The column encoded on the calling thread: the costliest (plain bytes, statistics,
 /// compression); the rest go to the helper.
 const LOCAL_COLUMN: &str = schema::KEY;
 /// Columns with one value in a file, their chunks encoded once per row count.
 const CONSTANT_COLUMNS: [&str; 3] = [schema::CLUSTER, schema::BATCH, schema::INSTANCE];
+/// Required string columns with a few values, dictionary-encoded by [`NameColumn`].
+const NAME_COLUMNS: [&str; 2] = [schema::TYPE, schema::ENCODING];
 
 /// Who encodes a column.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,6 +45,8 @@ enum Encoder {
     Helper,
     /// [`ConstantColumn`]: the `n`th of them.
     Constant(usize),
+    /// [`NameColumn`]: the `n`th of them.
+    Name(usize),
 }
 
 /// Estimated encoded bytes of one row besides its key, for cutting row groups by size.
@@ -100,6 +107,7 @@ pub struct ParallelWriter {
     /// For each column: who encodes it.
     encoders: Vec<Encoder>,
     constants: Vec<ConstantColumn>,
+    names: Vec<NameColumn>,
     writers: Vec<ArrowColumnWriter>,
     jobs: Option<mpsc::SyncSender<Job>>,
     done: mpsc::Receiver<Chunks>,
@@ -123,14 +131,21 @@ impl ParallelWriter {
             "the Parquet writer takes flat schemas only"
         );
         let mut constants = Vec::new();
+        let mut names = Vec::new();
         let mut encoders = Vec::new();
         for (i, f) in schema.fields().iter().enumerate() {
             let name = f.name().as_str();
+            let descr = file.schema_descr().column(i);
+            let codec = file.properties().compression(descr.path());
             encoders.push(if name == LOCAL_COLUMN {
                 Encoder::Local
             } else if CONSTANT_COLUMNS.contains(&name) {
-                constants.push(ConstantColumn::new(file.schema_descr().column(i)));
+                constants.push(ConstantColumn::new(descr));
                 Encoder::Constant(constants.len() - 1)
+            } else if NAME_COLUMNS.contains(&name) && name_chunks::supports(codec) {
+                let page_rows = file.properties().data_page_row_count_limit();
+                names.push(NameColumn::new(descr, codec, page_rows));
+                Encoder::Name(names.len() - 1)
             } else {
                 Encoder::Helper
             });
@@ -147,6 +162,7 @@ impl ParallelWriter {
             schema,
             encoders,
             constants,
+            names,
             writers: Vec::new(),
             jobs: Some(jobs),
             done,
@@ -180,7 +196,7 @@ impl ParallelWriter {
             match encoder {
                 Encoder::Local => mine.push(w),
                 Encoder::Helper => theirs.push(w),
-                Encoder::Constant(_) => {}
+                Encoder::Constant(_) | Encoder::Name(_) => {}
             }
         }
         self.writers = mine;
@@ -216,6 +232,12 @@ impl ParallelWriter {
                 Encoder::Local => mine.extend(compute_leaves(field, column)?),
                 Encoder::Helper => theirs.extend(compute_leaves(field, column)?),
                 Encoder::Constant(c) => self.constants[c].check(column)?,
+                Encoder::Name(n) => self.names[n].push(
+                    column
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .context("a name column is not a string array")?,
+                )?,
             }
         }
         self.send(Job::Leaves(theirs))?;
@@ -257,6 +279,11 @@ impl ParallelWriter {
                 Encoder::Helper => theirs.next(),
                 Encoder::Constant(c) => {
                     self.constants[c].append(self.rows, &mut group)?;
+                    continue;
+                }
+                Encoder::Name(n) => {
+                    let (bytes, close) = self.names[n].close()?;
+                    group.append_column(&bytes, close)?;
                     continue;
                 }
             };
@@ -337,6 +364,58 @@ mod tests {
         let got = rows_of(&got);
         let want = rows_of(&input);
         assert_eq!(got, want);
+    }
+
+    /// Type and encoding columns with hundreds of distinct values (module type names can be
+    /// anything), in runs and alone, come back as written, with their statistics.
+    #[test]
+    fn name_columns_with_many_values_read_back() {
+        use parquet::file::statistics::Statistics;
+        use rdbinsight_sink_api::{RecordBuilder, Row};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        let mut b = RecordBuilder::new("c", 7, "i", 4000);
+        let names: Vec<String> = (0..300).map(|i| format!("module-{i:03}")).collect();
+        for i in 0..4000usize {
+            let key = format!("k{i:05}");
+            b.append(&Row {
+                db: 0,
+                key: key.as_bytes(),
+                key_type: &names[(i / 3) % names.len()],
+                member_count: 1,
+                rdb_size: 2,
+                encoding: if i % 11 == 0 { "raw" } else { "listpack" },
+                expire_at_ms: None,
+                idle_seconds: None,
+                freq: None,
+                codis_slot: None,
+                redis_slot: None,
+            });
+        }
+        let batch = b.finish().unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(1500))
+            .set_data_page_row_count_limit(100)
+            .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+            .build();
+        let mut w =
+            ParallelWriter::try_new(File::create(&path).unwrap(), record_schema(), props).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        let stats = reader
+            .metadata()
+            .row_group(0)
+            .column(5)
+            .statistics()
+            .cloned();
+        let Some(Statistics::ByteArray(s)) = stats else {
+            panic!("no type statistics: {stats:?}");
+        };
+        assert_eq!(s.min_opt().unwrap().as_utf8().unwrap(), "module-000");
+        assert_eq!(s.max_opt().unwrap().as_utf8().unwrap(), "module-299");
+        let got: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+        assert_eq!(rows_of(&got), rows_of(&[batch]));
     }
 
     /// The rows of `batches` as one list of one-row slices per column (logical equality).
