@@ -10,15 +10,15 @@
 use anyhow::{bail, ensure, Context, Result};
 use arrow_array::{Array, ArrayRef, StringArray, TimestampNanosecondArray};
 use bytes::Bytes;
-use parquet::basic::{Compression, Encoding, Type};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::basic::{Compression, Type};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
-use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::statistics::{Statistics, ValueStatistics};
-use parquet::file::writer::{SerializedPageWriter, SerializedRowGroupWriter, TrackedWrite};
+use parquet::file::writer::SerializedRowGroupWriter;
 use parquet::schema::types::ColumnDescPtr;
 use std::io::Write;
+
+use crate::dict_chunk;
 
 /// Whether every value of `a` equals its first, checked in two linear passes (no per-row
 /// string comparison): all lengths equal, and the value bytes equal themselves shifted by one
@@ -147,61 +147,20 @@ impl ConstantColumn {
                 self.descr.name()
             ),
         };
-        let num_values = u32::try_from(rows).context("row group too large")?;
+        let values = u32::try_from(rows).context("row group too large")?;
         // Dictionary indices of bit width 1: one RLE run of `rows` zeros (header: the run
         // length shifted left by one, as a varint; then the value in one byte).
         let mut indices = vec![1u8];
         crate::varint::put(&mut indices, (rows as u64) << 1);
         indices.push(0);
-        let mut out = TrackedWrite::new(Vec::new());
-        let mut pages = SerializedPageWriter::new(&mut out);
-        let dictionary = Page::DictionaryPage {
-            buf: Bytes::from(plain),
-            num_values: 1,
-            encoding: Encoding::PLAIN,
-            is_sorted: true,
-        };
-        let data = Page::DataPage {
-            buf: Bytes::from(indices),
-            num_values,
-            encoding: Encoding::RLE_DICTIONARY,
-            def_level_encoding: Encoding::RLE,
-            rep_level_encoding: Encoding::RLE,
-            statistics: None,
-        };
-        let mut specs = Vec::new();
-        for page in [dictionary, data] {
-            let size = page.buffer().len();
-            specs.push(pages.write_page(CompressedPage::new(page, size))?);
-        }
-        pages.close()?;
-        let compressed: u64 = specs.iter().map(|s| s.compressed_size as u64).sum();
-        let uncompressed: u64 = specs.iter().map(|s| s.uncompressed_size as u64).sum();
-        let data_offset = specs.get(1).map_or(0, |s| s.offset);
-        let metadata = ColumnChunkMetaData::builder(self.descr.clone())
-            .set_encodings(vec![
-                Encoding::PLAIN,
-                Encoding::RLE,
-                Encoding::RLE_DICTIONARY,
-            ])
-            .set_num_values(rows as i64)
-            .set_compression(Compression::UNCOMPRESSED)
-            .set_total_compressed_size(compressed as i64)
-            .set_total_uncompressed_size(uncompressed as i64)
-            .set_dictionary_page_offset(Some(0))
-            .set_data_page_offset(data_offset as i64)
-            .set_statistics(statistics)
-            .build()?;
-        let bytes = out.into_inner()?;
-        let close = ColumnCloseResult {
-            bytes_written: bytes.len() as u64,
-            rows_written: rows as u64,
-            metadata,
-            bloom_filter: None,
-            column_index: None,
-            offset_index: None,
-        };
-        Ok((Bytes::from(bytes), close))
+        dict_chunk::write(
+            &self.descr,
+            Compression::UNCOMPRESSED,
+            dict_chunk::dictionary_page(plain, 1, true),
+            [dict_chunk::data_page(indices, values)],
+            rows,
+            statistics,
+        )
     }
 }
 

@@ -15,6 +15,7 @@ mod config;
 mod constant_chunks;
 mod constants;
 mod delta;
+mod dict_chunk;
 mod key_pages;
 mod name_chunks;
 pub mod path;

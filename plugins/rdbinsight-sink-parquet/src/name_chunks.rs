@@ -11,22 +11,16 @@
 use anyhow::{ensure, Context, Result};
 use arrow_array::{Array, StringArray};
 use bytes::Bytes;
-use parquet::basic::{Compression, Encoding};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::basic::Compression;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
-use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::statistics::{Statistics, ValueStatistics};
-use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
+
+use crate::dict_chunk;
 
 /// Most distinct names in one chunk (dictionary indices are 16 bits at most here).
 const MAX_NAMES: usize = 1 << 16;
-
-/// Whether a column with codec `c` can be written here.
-pub fn supports(c: Compression) -> bool {
-    matches!(c, Compression::ZSTD(_) | Compression::UNCOMPRESSED)
-}
 
 /// One dictionary-encoded name column: the rows of the row group in progress.
 pub struct NameColumn {
@@ -41,7 +35,8 @@ pub struct NameColumn {
 }
 
 impl NameColumn {
-    /// A column of the file's column `descr`, pages compressed with `codec` (see [`supports`])
+    /// A column of the file's column `descr`, pages compressed with `codec` (see
+    /// [`dict_chunk::supports`])
     /// and cut every `page_rows` rows.
     pub fn new(descr: ColumnDescPtr, codec: Compression, page_rows: usize) -> Self {
         Self {
@@ -95,123 +90,32 @@ impl NameColumn {
     pub fn close(&mut self) -> Result<(Bytes, ColumnCloseResult)> {
         let names = std::mem::take(&mut self.names);
         let codes = std::mem::take(&mut self.codes);
-        let rows = codes.len();
         let mut plain = Vec::new();
         for n in &names {
             let len = u32::try_from(n.len()).context("name too long")?;
             plain.extend_from_slice(&len.to_le_bytes());
             plain.extend_from_slice(n);
         }
+        let entries = u32::try_from(names.len()).context("too many names")?;
         let width = bit_width(names.len());
-        let mut out = TrackedWrite::new(Vec::new());
-        let mut pages = SerializedPageWriter::new(&mut out);
-        let mut specs = Vec::new();
-        let dictionary = Page::DictionaryPage {
-            buf: Bytes::from(plain),
-            num_values: u32::try_from(names.len()).context("too many names")?,
-            encoding: Encoding::PLAIN,
-            is_sorted: false,
-        };
-        specs.push(pages.write_page(self.compress(dictionary)?)?);
-        for page_codes in codes.chunks(self.page_rows) {
+        let data = codes.chunks(self.page_rows).map(|page_codes| {
             let mut indices = vec![width];
             pack(page_codes, width, &mut indices);
-            let data = Page::DataPage {
-                buf: Bytes::from(indices),
-                num_values: page_codes.len() as u32,
-                encoding: Encoding::RLE_DICTIONARY,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            };
-            specs.push(pages.write_page(self.compress(data)?)?);
-        }
-        pages.close()?;
-        let compressed: u64 = specs.iter().map(|s| s.compressed_size as u64).sum();
-        let uncompressed: u64 = specs.iter().map(|s| s.uncompressed_size as u64).sum();
-        let data_offset = specs.get(1).map_or(0, |s| s.offset);
-        let mut builder = ColumnChunkMetaData::builder(self.descr.clone())
-            .set_encodings(vec![
-                Encoding::PLAIN,
-                Encoding::RLE,
-                Encoding::RLE_DICTIONARY,
-            ])
-            .set_num_values(rows as i64)
-            .set_compression(self.codec)
-            .set_total_compressed_size(compressed as i64)
-            .set_total_uncompressed_size(uncompressed as i64)
-            .set_dictionary_page_offset(Some(0))
-            .set_data_page_offset(data_offset as i64);
-        if let (Some(min), Some(max)) = (names.iter().min(), names.iter().max()) {
-            let (min, max) = (ByteArray::from(min.clone()), ByteArray::from(max.clone()));
-            let distinct = Some(names.len() as u64);
-            builder = builder.set_statistics(Statistics::ByteArray(ValueStatistics::new(
-                Some(min),
-                Some(max),
-                distinct,
-                Some(0),
-                false,
-            )));
-        }
-        let metadata = builder.build()?;
-        let bytes = out.into_inner()?;
-        let close = ColumnCloseResult {
-            bytes_written: bytes.len() as u64,
-            rows_written: rows as u64,
-            metadata,
-            bloom_filter: None,
-            column_index: None,
-            offset_index: None,
-        };
-        Ok((Bytes::from(bytes), close))
-    }
-
-    /// `page` compressed with the column's codec.
-    fn compress(&self, page: Page) -> Result<CompressedPage> {
-        let size = page.buffer().len();
-        let page = match self.codec {
-            Compression::UNCOMPRESSED => page,
-            Compression::ZSTD(level) => {
-                let packed = zstd::bulk::compress(page.buffer(), level.compression_level())
-                    .context("zstd compression of a page")?;
-                with_buffer(page, Bytes::from(packed))
-            }
-            c => anyhow::bail!("no name column pages with codec {c}"),
-        };
-        Ok(CompressedPage::new(page, size))
-    }
-}
-
-/// `page` with its buffer replaced.
-fn with_buffer(page: Page, buf: Bytes) -> Page {
-    match page {
-        Page::DataPage {
-            num_values,
-            encoding,
-            def_level_encoding,
-            rep_level_encoding,
+            dict_chunk::data_page(indices, page_codes.len() as u32)
+        });
+        let min = names.iter().min().cloned().map(ByteArray::from);
+        let max = names.iter().max().cloned().map(ByteArray::from);
+        let distinct = Some(names.len() as u64);
+        let statistics =
+            Statistics::ByteArray(ValueStatistics::new(min, max, distinct, Some(0), false));
+        dict_chunk::write(
+            &self.descr,
+            self.codec,
+            dict_chunk::dictionary_page(plain, entries, false),
+            data,
+            codes.len(),
             statistics,
-            ..
-        } => Page::DataPage {
-            buf,
-            num_values,
-            encoding,
-            def_level_encoding,
-            rep_level_encoding,
-            statistics,
-        },
-        Page::DictionaryPage {
-            num_values,
-            encoding,
-            is_sorted,
-            ..
-        } => Page::DictionaryPage {
-            buf,
-            num_values,
-            encoding,
-            is_sorted,
-        },
-        other => other,
+        )
     }
 }
 

@@ -26,7 +26,8 @@ use parquet::file::writer::SerializedFileWriter;
 use rdbinsight_sink_api::schema;
 
 use crate::constant_chunks::ConstantColumn;
-use crate::name_chunks::{self, NameColumn};
+use crate::dict_chunk;
+use crate::name_chunks::NameColumn;
 
 /// The column encoded on the calling thread: the costliest (plain bytes, statistics,
 /// compression); the rest go to the helper.
@@ -142,7 +143,7 @@ impl ParallelWriter {
             } else if CONSTANT_COLUMNS.contains(&name) {
                 constants.push(ConstantColumn::new(descr));
                 Encoder::Constant(constants.len() - 1)
-            } else if NAME_COLUMNS.contains(&name) && name_chunks::supports(codec) {
+            } else if NAME_COLUMNS.contains(&name) && dict_chunk::supports(codec) {
                 let page_rows = file.properties().data_page_row_count_limit();
                 names.push(NameColumn::new(descr, codec, page_rows));
                 Encoder::Name(names.len() - 1)
