@@ -16,7 +16,7 @@ mod record;
 mod values;
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 
 use chunks::{ChunkSource, ReadChunks};
 
@@ -136,25 +136,6 @@ impl Summary {
     pub fn keys(&self) -> u64 {
         self.keys_per_db.values().sum()
     }
-}
-
-/// Appends `v` in decimal (no allocation, unlike `to_string`).
-fn push_decimal(out: &mut Vec<u8>, v: i64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = v.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// Adds `keys` keys of `db` to the summary (none: no entry).
@@ -526,11 +507,9 @@ impl<R: ChunkSource> Parser<'_, R> {
 
     /// Reads a string into `self.key` (replacing it), refusing more than `max` bytes.
     fn read_string_into_key(&mut self, max: u64, what: &'static str) -> ParseResult<()> {
-        let mut key = std::mem::take(&mut self.key);
-        key.clear();
-        let r = self.read_string_limited_strict(&mut key, max, what);
-        self.key = key;
-        r
+        let at = self.input.pos();
+        let head = self.string_head(what)?;
+        self.head_into_key(head, at, max, what)
     }
 
     /// Reads a key name, refusing more than `max` bytes: where it lies in the input when it is
@@ -546,11 +525,7 @@ impl<R: ChunkSource> Parser<'_, R> {
             }
         }
         self.key_in_input = false;
-        let mut key = std::mem::take(&mut self.key);
-        key.clear();
-        let r = self.string_into(head, at, &mut key, max, what);
-        self.key = key;
-        r
+        self.head_into_key(head, at, max, what)
     }
 
     /// The key name last read by [`Self::read_key`].
@@ -563,15 +538,20 @@ impl<R: ChunkSource> Parser<'_, R> {
         }
     }
 
-    fn read_string_limited_strict(
+    /// Reads the string whose head (read at `at`) is `head` into `self.key` (replacing it),
+    /// refusing more than `max` bytes.
+    fn head_into_key(
         &mut self,
-        out: &mut Vec<u8>,
+        head: StrHead,
+        at: u64,
         max: u64,
         what: &'static str,
     ) -> ParseResult<()> {
-        let at = self.input.pos();
-        let head = self.string_head(what)?;
-        self.string_into(head, at, out, max, what)
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        let r = self.string_into(head, at, &mut key, max, what);
+        self.key = key;
+        r
     }
 
     /// Appends the string whose head (read at `at`) is `head` to `out`, refusing more than
@@ -586,7 +566,9 @@ impl<R: ChunkSource> Parser<'_, R> {
     ) -> ParseResult<()> {
         match head {
             StrHead::Int(v) => {
-                push_decimal(out, v);
+                // Formatted straight into `out` (no `String` per value); writing to a vector
+                // cannot fail.
+                let _ = write!(out, "{v}");
                 Ok(())
             }
             StrHead::Plain(n) | StrHead::Lzf { ulen: n, .. } if n > max => Err(self.invalid(
@@ -608,7 +590,9 @@ impl<R: ChunkSource> Parser<'_, R> {
         what: &'static str,
     ) -> ParseResult<()> {
         match self.string_head(what)? {
-            StrHead::Int(v) => push_decimal(out, v),
+            StrHead::Int(v) => {
+                let _ = write!(out, "{v}");
+            }
             StrHead::Plain(n) => {
                 let keep = n.min(max);
                 self.input.read_into(keep, out, what)?;
@@ -675,9 +659,6 @@ mod tests {
             i64::MAX,
         ] {
             assert_eq!(decimal_len(v), v.to_string().len() as u64, "{v}");
-            let mut out = b"x".to_vec();
-            push_decimal(&mut out, v);
-            assert_eq!(out, format!("x{v}").as_bytes(), "{v}");
         }
     }
 }
