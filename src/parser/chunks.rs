@@ -61,7 +61,7 @@ impl<S: ChunkSource + ?Sized> ChunkSource for Box<S> {
 
 /// Fills `buf[from..]` from `reader` until it is full or the stream ends; the bytes read. On
 /// an error, the bytes read before it are kept in `buf` and returned with the error.
-pub fn fill_from(reader: &mut dyn Read, buf: &mut [u8], from: usize) -> (usize, Option<io::Error>) {
+fn fill_from(reader: &mut dyn Read, buf: &mut [u8], from: usize) -> (usize, Option<io::Error>) {
     let mut n = from;
     while n < buf.len() {
         match reader.read(&mut buf[n..]) {
@@ -72,6 +72,29 @@ pub fn fill_from(reader: &mut dyn Read, buf: &mut [u8], from: usize) -> (usize, 
         }
     }
     (n - from, None)
+}
+
+/// Reads the next chunk of `reader` into `buf` (a buffer to reuse): `headroom` spare bytes,
+/// then up to `size` bytes of data, with the CRC state before them from `crc`. An error met
+/// after some bytes comes back beside the chunk of those bytes; the chunk is empty at the end
+/// of the stream and when the error came first.
+pub fn read_chunk(
+    reader: &mut dyn Read,
+    mut buf: Vec<u8>,
+    headroom: usize,
+    size: usize,
+    crc: &mut RunningCrc,
+) -> (Chunk, Option<io::Error>) {
+    buf.resize(headroom + size, 0);
+    let (n, error) = fill_from(reader, &mut buf, headroom);
+    buf.truncate(headroom + n);
+    let crc_before = crc.next(&buf[headroom..]);
+    let chunk = Chunk {
+        buf,
+        data_at: headroom,
+        crc_before,
+    };
+    (chunk, error)
 }
 
 /// Running CRC64 over a stream as its chunks are read: hands each chunk the state before it.
@@ -129,22 +152,21 @@ impl<R: Read + Send> ChunkSource for ReadChunks<R> {
         if let Some(e) = self.pending.take() {
             return Err(e);
         }
-        let mut buf = self.spare.take().unwrap_or_default();
-        buf.resize(self.headroom + self.chunk, 0);
-        let (n, error) = fill_from(&mut self.reader, &mut buf, self.headroom);
+        let buf = self.spare.take().unwrap_or_default();
+        let (chunk, error) = read_chunk(
+            &mut self.reader,
+            buf,
+            self.headroom,
+            self.chunk,
+            &mut self.crc,
+        );
         if let Some(e) = error {
-            if n == 0 {
+            if chunk.is_empty() {
                 return Err(e);
             }
             self.pending = Some(e);
         }
-        buf.truncate(self.headroom + n);
-        let crc_before = self.crc.next(&buf[self.headroom..]);
-        Ok(Chunk {
-            buf,
-            data_at: self.headroom,
-            crc_before,
-        })
+        Ok(chunk)
     }
 
     fn recycle(&mut self, buf: Vec<u8>) {

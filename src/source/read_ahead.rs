@@ -8,7 +8,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use anyhow::Context;
 
-use crate::parser::chunks::{fill_from, Chunk, ChunkSource, RunningCrc, HEADROOM};
+use crate::parser::chunks::{read_chunk, Chunk, ChunkSource, RunningCrc, HEADROOM};
 
 /// Bytes per chunk.
 pub const CHUNK: usize = 256 << 10;
@@ -34,7 +34,7 @@ pub fn read_ahead(inner: Box<dyn Read + Send>, what: &str) -> anyhow::Result<Box
 impl ReadAhead {
     /// Starts a thread reading `inner` ahead in chunks of `chunk` bytes.
     pub fn spawn(mut inner: Box<dyn Read + Send>, chunk: usize) -> io::Result<Self> {
-        let chunk = chunk.max(1);
+        let size = chunk.max(1);
         let (tx, chunks) = sync_channel::<io::Result<Chunk>>(DEPTH);
         let (recycle, used) = sync_channel::<Vec<u8>>(DEPTH + 2);
         std::thread::Builder::new()
@@ -42,27 +42,18 @@ impl ReadAhead {
             .spawn(move || {
                 let mut crc = RunningCrc::new(true);
                 loop {
-                    let mut buf = used.try_recv().unwrap_or_default();
-                    buf.resize(HEADROOM + chunk, 0);
-                    let (n, error) = fill_from(&mut *inner, &mut buf, HEADROOM);
-                    buf.truncate(HEADROOM + n);
+                    let buf = used.try_recv().unwrap_or_default();
+                    let (chunk, error) = read_chunk(&mut *inner, buf, HEADROOM, size, &mut crc);
+                    let end = chunk.is_empty();
                     // The bytes read before an error go first; an empty chunk marks the end.
-                    if n > 0 || error.is_none() {
-                        let crc_before = crc.next(&buf[HEADROOM..]);
-                        let chunk = Chunk {
-                            buf,
-                            data_at: HEADROOM,
-                            crc_before,
-                        };
-                        if tx.send(Ok(chunk)).is_err() {
-                            return;
-                        }
+                    if (!end || error.is_none()) && tx.send(Ok(chunk)).is_err() {
+                        return;
                     }
                     if let Some(e) = error {
                         let _ = tx.send(Err(e));
                         return;
                     }
-                    if n == 0 {
+                    if end {
                         return;
                     }
                 }
