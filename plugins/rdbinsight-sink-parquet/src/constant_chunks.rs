@@ -131,9 +131,7 @@ impl ConstantColumn {
             .with_context(|| format!("no value for column {}", self.descr.name()))?;
         let (plain, statistics) = match (self.descr.physical_type(), value) {
             (Type::BYTE_ARRAY, Value::Text(t)) => {
-                let len = u32::try_from(t.len()).context("constant value too long")?;
-                let mut plain = len.to_le_bytes().to_vec();
-                plain.extend_from_slice(t);
+                let (plain, _) = dict_chunk::plain_byte_arrays([t.as_slice()])?;
                 let v = ByteArray::from(t.clone());
                 let stats = ValueStatistics::new(Some(v.clone()), Some(v), None, Some(0), false);
                 (plain, Statistics::ByteArray(stats))

@@ -19,6 +19,20 @@ pub fn supports(c: Compression) -> bool {
     matches!(c, Compression::ZSTD(_) | Compression::UNCOMPRESSED)
 }
 
+/// Byte-array `values` PLAIN-encoded (each a 4-byte little-endian length, then its bytes),
+/// and how many there are.
+pub fn plain_byte_arrays<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<(Vec<u8>, u32)> {
+    let mut plain = Vec::new();
+    let mut count = 0u32;
+    for v in values {
+        let len = u32::try_from(v.len()).context("dictionary value too long")?;
+        plain.extend_from_slice(&len.to_le_bytes());
+        plain.extend_from_slice(v);
+        count = count.checked_add(1).context("too many dictionary values")?;
+    }
+    Ok((plain, count))
+}
+
 /// A dictionary page of `entries` PLAIN-encoded values.
 pub fn dictionary_page(plain: Vec<u8>, entries: u32, is_sorted: bool) -> Page {
     Page::DictionaryPage {

@@ -8,7 +8,7 @@
 //! data pages of bit-packed indices, compressed with the file's codec (zstd or none), and its
 //! statistics come from the names used.
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use arrow_array::{Array, StringArray};
 use bytes::Bytes;
 use parquet::basic::Compression;
@@ -36,8 +36,7 @@ pub struct NameColumn {
 
 impl NameColumn {
     /// A column of the file's column `descr`, pages compressed with `codec` (see
-    /// [`dict_chunk::supports`])
-    /// and cut every `page_rows` rows.
+    /// [`dict_chunk::supports`]) and cut every `page_rows` rows.
     pub fn new(descr: ColumnDescPtr, codec: Compression, page_rows: usize) -> Self {
         Self {
             descr,
@@ -90,13 +89,7 @@ impl NameColumn {
     pub fn close(&mut self) -> Result<(Bytes, ColumnCloseResult)> {
         let names = std::mem::take(&mut self.names);
         let codes = std::mem::take(&mut self.codes);
-        let mut plain = Vec::new();
-        for n in &names {
-            let len = u32::try_from(n.len()).context("name too long")?;
-            plain.extend_from_slice(&len.to_le_bytes());
-            plain.extend_from_slice(n);
-        }
-        let entries = u32::try_from(names.len()).context("too many names")?;
+        let (plain, entries) = dict_chunk::plain_byte_arrays(names.iter().map(Vec::as_slice))?;
         let width = bit_width(names.len());
         let data = codes.chunks(self.page_rows).map(|page_codes| {
             let mut indices = vec![width];
