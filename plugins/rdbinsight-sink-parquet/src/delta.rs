@@ -1,11 +1,75 @@
-//! Decoding of Parquet's delta encodings as the key column uses them: `DELTA_BINARY_PACKED`
-//! integers, and `DELTA_BYTE_ARRAY` values (prefix lengths, suffix lengths, suffix bytes),
-//! kept front-coded instead of being rebuilt into whole values. Every length and offset is
-//! checked: bad pages give an error naming the byte offset in the page, never a panic.
+//! Parquet's delta encodings as the key column uses them: `DELTA_BINARY_PACKED` integers, and
+//! `DELTA_BYTE_ARRAY` values (prefix lengths, suffix lengths, suffix bytes). Decoding keeps
+//! the values front-coded instead of rebuilding them whole, and checks every length and
+//! offset: bad pages give an error naming the byte offset in the page, never a panic.
+//! Encoding writes the length runs of the key pages the sink writes itself.
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::varint::Cursor;
+use crate::varint::{self, Cursor};
+
+/// Values in one block of the runs written here.
+const BLOCK: usize = 128;
+/// Miniblocks in one block.
+const MINIBLOCKS: usize = 4;
+/// Values in one miniblock.
+const MINIBLOCK: usize = BLOCK / MINIBLOCKS;
+
+/// Appends `values` as one `DELTA_BINARY_PACKED` run: blocks of 128 values in four miniblocks
+/// of 32, as the Parquet writer lays them out (the last miniblock padded with zero bits, the
+/// unused miniblocks of the last block with a zero width byte and no bytes). Deltas wrap
+/// around, as the encoding specifies.
+pub fn put_delta_binary_packed(values: &[i64], out: &mut Vec<u8>) {
+    varint::put(out, BLOCK as u64);
+    varint::put(out, MINIBLOCKS as u64);
+    varint::put(out, values.len() as u64);
+    varint::put(out, varint::zigzag(values.first().copied().unwrap_or(0)));
+    let mut deltas = [0i64; BLOCK];
+    // Each block holds the deltas between `values[from..=from + BLOCK]`.
+    for from in (0..values.len().saturating_sub(1)).step_by(BLOCK) {
+        let pairs = values[from..].windows(2).take(BLOCK);
+        let mut n = 0;
+        for (d, w) in deltas.iter_mut().zip(pairs) {
+            *d = w[1].wrapping_sub(w[0]);
+            n += 1;
+        }
+        let deltas = &deltas[..n];
+        let min = deltas.iter().copied().min().unwrap_or(0);
+        varint::put(out, varint::zigzag(min));
+        let widths_at = out.len();
+        out.extend_from_slice(&[0; MINIBLOCKS]);
+        for (m, mini) in deltas.chunks(MINIBLOCK).enumerate() {
+            let max = mini.iter().map(|&d| d.wrapping_sub(min) as u64).max();
+            let width = u64::BITS - max.unwrap_or(0).leading_zeros();
+            out[widths_at + m] = width as u8;
+            pack_miniblock(mini, min, width, out);
+        }
+    }
+}
+
+/// Appends the 32 values `d - min` of `mini` (zeros past its end) in `width` bits each, least
+/// significant bit first: `4 * width` bytes.
+#[inline]
+fn pack_miniblock(mini: &[i64], min: i64, width: u32, out: &mut Vec<u8>) {
+    if width == 0 {
+        return;
+    }
+    // Up to 64 bits added to fewer than 64 left over.
+    let mut acc = 0u128;
+    let mut bits = 0u32;
+    for i in 0..MINIBLOCK {
+        let v = mini.get(i).map_or(0, |&d| d.wrapping_sub(min) as u64);
+        acc |= u128::from(v) << bits;
+        bits += width;
+        if bits >= 64 {
+            out.extend_from_slice(&(acc as u64).to_le_bytes());
+            acc >>= 64;
+            bits -= 64;
+        }
+    }
+    // 32 values of `width` bits fill whole bytes.
+    out.extend_from_slice(&(acc as u64).to_le_bytes()[..(bits / 8) as usize]);
+}
 
 /// Reads `width`-bit value `i` of a bit-packed miniblock (least significant bits first).
 #[inline]
@@ -215,55 +279,9 @@ impl FrontCoded {
 mod tests {
     use super::*;
 
-    /// Encodes `values` as DELTA_BINARY_PACKED with blocks of 128 in 4 miniblocks, as the
-    /// Parquet writer lays them out (unused miniblocks of the last block without bytes).
     fn encode(values: &[i64]) -> Vec<u8> {
-        fn uleb(out: &mut Vec<u8>, mut v: u64) {
-            loop {
-                let b = (v & 0x7f) as u8;
-                v >>= 7;
-                if v == 0 {
-                    out.push(b);
-                    return;
-                }
-                out.push(b | 0x80);
-            }
-        }
-        let zig = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
         let mut out = Vec::new();
-        uleb(&mut out, 128);
-        uleb(&mut out, 4);
-        uleb(&mut out, values.len() as u64);
-        uleb(&mut out, zig(*values.first().unwrap_or(&0)));
-        let deltas: Vec<i64> = values.windows(2).map(|w| w[1] - w[0]).collect();
-        for block in deltas.chunks(128) {
-            let min = *block.iter().min().unwrap();
-            uleb(&mut out, zig(min));
-            let minis: Vec<&[i64]> = block.chunks(32).collect();
-            let widths: Vec<u32> = minis
-                .iter()
-                .map(|m| {
-                    let max = m.iter().map(|d| (d - min) as u64).max().unwrap();
-                    64 - max.leading_zeros()
-                })
-                .collect();
-            for i in 0..4 {
-                out.push(widths.get(i).copied().unwrap_or(0) as u8);
-            }
-            for (m, &w) in minis.iter().zip(&widths) {
-                let mut bits = vec![0u8; 32 * w as usize / 8];
-                for (i, d) in m.iter().enumerate() {
-                    let v = (d - min) as u64;
-                    for b in 0..w as usize {
-                        if v >> b & 1 == 1 {
-                            let at = i * w as usize + b;
-                            bits[at / 8] |= 1 << (at % 8);
-                        }
-                    }
-                }
-                out.extend_from_slice(&bits);
-            }
-        }
+        put_delta_binary_packed(values, &mut out);
         out
     }
 

@@ -10,12 +10,15 @@
 //! `--max-memory`; the file's `sorting_columns` metadata says so. Schema: exactly the record
 //! schema of the SDK.
 
+mod chunk;
 mod column_pages;
 mod config;
 mod constant_chunks;
 mod constants;
+mod decode_guard;
 mod delta;
 mod dict_chunk;
+mod key_chunks;
 mod key_pages;
 mod name_chunks;
 pub mod path;

@@ -36,7 +36,7 @@ pub struct NameColumn {
 
 impl NameColumn {
     /// A column of the file's column `descr`, pages compressed with `codec` (see
-    /// [`dict_chunk::supports`]) and cut every `page_rows` rows.
+    /// [`crate::chunk::supports`]) and cut every `page_rows` rows.
     pub fn new(descr: ColumnDescPtr, codec: Compression, page_rows: usize) -> Self {
         Self {
             descr,

@@ -9,8 +9,7 @@ use anyhow::{bail, Context, Result};
 use arrow_array::{Array, BinaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
-    ParquetRecordBatchReaderBuilder,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::ParquetMetaData;
@@ -18,6 +17,7 @@ use parquet::file::metadata::ParquetMetaData;
 use rdbinsight_sink_api::keys::DeltaKeys;
 
 use crate::constants::{constant_columns, Constant};
+use crate::decode_guard::Guarded;
 use crate::key_pages::KeyPages;
 use crate::path::{sanitize_name, BATCH_PREFIX, CLUSTER_PREFIX, PARQUET_EXT};
 use arrow_array::ArrayRef;
@@ -299,7 +299,7 @@ fn batches(
     metadata: ArrowReaderMetadata,
     columns: &[&str],
     row_group: Option<usize>,
-) -> Result<ParquetRecordBatchReader> {
+) -> Result<Guarded> {
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(input, metadata)
         .with_batch_size(BATCH_ROWS);
     let builder = match row_group {
@@ -312,9 +312,10 @@ fn batches(
         let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
         builder.with_projection(mask)
     };
-    builder
+    let reader = builder
         .build()
-        .with_context(|| format!("cannot read {}", file.display()))
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(Guarded::new(file.to_path_buf(), reader))
 }
 
 /// `schema` with its `Utf8` fields named in `names` turned into `Dictionary(Int32, Utf8)`.

@@ -5,9 +5,10 @@
 //! compresses its columns, then the calling thread splices the finished column chunks into the
 //! row group in schema order. The columns with one value per file (cluster, batch, instance) are
 //! not encoded row by row: their chunks come from [`ConstantColumn`], encoded once per row-group
-//! size; type and encoding are dictionary-encoded by [`NameColumn`]. The file reads as one
-//! `ArrowWriter` would write it (same properties, the Arrow schema embedded), but for page
-//! indexes, which the constant and name columns do not have.
+//! size; type and encoding are dictionary-encoded by [`NameColumn`], the key front-coded by
+//! [`KeyColumn`] (with its statistics and page index). The file reads as one `ArrowWriter` would
+//! write it (same properties, the Arrow schema embedded), but for page indexes, which the
+//! constant and name columns do not have.
 
 use std::fs::File;
 use std::sync::mpsc;
@@ -21,21 +22,37 @@ use parquet::arrow::arrow_writer::{
     ArrowRowGroupWriterFactory,
 };
 use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
+use parquet::basic::Encoding;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use rdbinsight_sink_api::schema;
 
+use crate::chunk;
 use crate::constant_chunks::ConstantColumn;
-use crate::dict_chunk;
+use crate::key_chunks::{KeyColumn, KeyLimits};
 use crate::name_chunks::NameColumn;
 
-/// The column encoded on the calling thread: the costliest (plain bytes, statistics,
-/// compression); the rest go to the helper.
+/// The column encoded on the calling thread (by [`KeyColumn`] when its properties allow,
+/// else by the column writer): the costliest; the rest go to the helper.
 const LOCAL_COLUMN: &str = schema::KEY;
 /// Columns with one value in a file, their chunks encoded once per row count.
 const CONSTANT_COLUMNS: [&str; 3] = [schema::CLUSTER, schema::BATCH, schema::INSTANCE];
 /// Required string columns with a few values, dictionary-encoded by [`NameColumn`].
 const NAME_COLUMNS: [&str; 2] = [schema::TYPE, schema::ENCODING];
+
+/// Whether the key column's properties are those [`KeyColumn`] writes: `DELTA_BYTE_ARRAY`
+/// without a dictionary, statistics per page with the offset index, no bloom filter, no
+/// statistics in page headers, a codec it compresses with.
+fn key_column_supported(props: &WriterProperties, path: &ColumnPath) -> bool {
+    chunk::supports(props.compression(path))
+        && props.encoding(path) == Some(Encoding::DELTA_BYTE_ARRAY)
+        && !props.dictionary_enabled(path)
+        && props.statistics_enabled(path) == EnabledStatistics::Page
+        && !props.offset_index_disabled()
+        && props.bloom_filter_properties(path).is_none()
+        && !props.write_page_header_statistics(path)
+}
 
 /// Who encodes a column.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,6 +65,8 @@ enum Encoder {
     Constant(usize),
     /// [`NameColumn`]: the `n`th of them.
     Name(usize),
+    /// [`KeyColumn`].
+    Key,
 }
 
 /// Estimated encoded bytes of one row besides its key, for cutting row groups by size.
@@ -109,6 +128,7 @@ pub struct ParallelWriter {
     encoders: Vec<Encoder>,
     constants: Vec<ConstantColumn>,
     names: Vec<NameColumn>,
+    key: Option<KeyColumn>,
     writers: Vec<ArrowColumnWriter>,
     jobs: Option<mpsc::SyncSender<Job>>,
     done: mpsc::Receiver<Chunks>,
@@ -133,23 +153,39 @@ impl ParallelWriter {
         );
         let mut constants = Vec::new();
         let mut names = Vec::new();
+        let mut key = None;
         let mut encoders = Vec::new();
         for (i, f) in schema.fields().iter().enumerate() {
             let name = f.name().as_str();
             let descr = file.schema_descr().column(i);
-            let codec = file.properties().compression(descr.path());
-            encoders.push(if name == LOCAL_COLUMN {
-                Encoder::Local
-            } else if CONSTANT_COLUMNS.contains(&name) {
-                constants.push(ConstantColumn::new(descr));
-                Encoder::Constant(constants.len() - 1)
-            } else if NAME_COLUMNS.contains(&name) && dict_chunk::supports(codec) {
-                let page_rows = file.properties().data_page_row_count_limit();
-                names.push(NameColumn::new(descr, codec, page_rows));
-                Encoder::Name(names.len() - 1)
-            } else {
-                Encoder::Helper
-            });
+            let props = file.properties();
+            let codec = props.compression(descr.path());
+            encoders.push(
+                if name == LOCAL_COLUMN && key_column_supported(props, descr.path()) {
+                    key = Some(KeyColumn::new(
+                        descr.clone(),
+                        codec,
+                        KeyLimits {
+                            page_rows: props.data_page_row_count_limit(),
+                            page_bytes: props.column_data_page_size_limit(descr.path()),
+                            statistics_truncate: props.statistics_truncate_length(),
+                            index_truncate: props.column_index_truncate_length(),
+                        },
+                    ));
+                    Encoder::Key
+                } else if name == LOCAL_COLUMN {
+                    Encoder::Local
+                } else if CONSTANT_COLUMNS.contains(&name) {
+                    constants.push(ConstantColumn::new(descr));
+                    Encoder::Constant(constants.len() - 1)
+                } else if NAME_COLUMNS.contains(&name) && chunk::supports(codec) {
+                    let page_rows = file.properties().data_page_row_count_limit();
+                    names.push(NameColumn::new(descr, codec, page_rows));
+                    Encoder::Name(names.len() - 1)
+                } else {
+                    Encoder::Helper
+                },
+            );
         }
         let (jobs, job_rx) = mpsc::sync_channel(2);
         let (done_tx, done) = mpsc::sync_channel(1);
@@ -164,6 +200,7 @@ impl ParallelWriter {
             encoders,
             constants,
             names,
+            key,
             writers: Vec::new(),
             jobs: Some(jobs),
             done,
@@ -197,7 +234,7 @@ impl ParallelWriter {
             match encoder {
                 Encoder::Local => mine.push(w),
                 Encoder::Helper => theirs.push(w),
-                Encoder::Constant(_) | Encoder::Name(_) => {}
+                Encoder::Constant(_) | Encoder::Name(_) | Encoder::Key => {}
             }
         }
         self.writers = mine;
@@ -238,6 +275,12 @@ impl ParallelWriter {
                         .as_any()
                         .downcast_ref::<StringArray>()
                         .context("a name column is not a string array")?,
+                )?,
+                Encoder::Key => self.key.as_mut().context("no key column encoder")?.push(
+                    column
+                        .as_any()
+                        .downcast_ref::<BinaryArray>()
+                        .context("the key column is not a binary array")?,
                 )?,
             }
         }
@@ -284,6 +327,12 @@ impl ParallelWriter {
                 }
                 Encoder::Name(n) => {
                     let (bytes, close) = self.names[n].close()?;
+                    group.append_column(&bytes, close)?;
+                    continue;
+                }
+                Encoder::Key => {
+                    let key = self.key.as_mut().context("no key column encoder")?;
+                    let (bytes, close) = key.close()?;
                     group.append_column(&bytes, close)?;
                     continue;
                 }
@@ -417,6 +466,175 @@ mod tests {
         assert_eq!(s.max_opt().unwrap().as_utf8().unwrap(), "module-299");
         let got: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
         assert_eq!(rows_of(&got), rows_of(&[batch]));
+    }
+
+    /// Writes `batch` to a file in `dir` with `props`; its metadata with the page index.
+    fn write_file(
+        dir: &std::path::Path,
+        name: &str,
+        batch: &RecordBatch,
+        props: WriterProperties,
+    ) -> (Vec<RecordBatch>, parquet::file::metadata::ParquetMetaData) {
+        use parquet::arrow::arrow_reader::ArrowReaderOptions;
+        use parquet::file::metadata::PageIndexPolicy;
+        let path = dir.join(name);
+        let mut w =
+            ParallelWriter::try_new(File::create(&path).unwrap(), record_schema(), props).unwrap();
+        w.write(batch).unwrap();
+        w.close().unwrap();
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(
+            File::open(&path).unwrap(),
+            options,
+        )
+        .unwrap();
+        let metadata = reader.metadata().as_ref().clone();
+        let rows = reader.build().unwrap().map(|b| b.unwrap()).collect();
+        (rows, metadata)
+    }
+
+    /// Keys sorted by (db, key) across three dbs: shared prefixes, keys longer than the
+    /// statistics' 64 bytes, keys beginning with 0xff bytes (no shorter upper bound), an empty
+    /// key; written by the sink's key encoder (zstd) and by the Parquet column writer (snappy,
+    /// which the key encoder leaves to it): same rows, same chunk statistics, same column index
+    /// and the same pages in the offset index.
+    #[test]
+    fn key_chunks_match_the_column_writer() {
+        use rdbinsight_sink_api::{RecordBuilder, Row};
+        let mut keys: Vec<(i64, Vec<u8>)> = Vec::new();
+        for db in [0i64, 2, 5] {
+            keys.push((db, Vec::new()));
+            for i in 0..(150 + 40 * db) {
+                keys.push((db, format!("user:{i}:profile").into_bytes()));
+                keys.push((
+                    db,
+                    format!("{}{i}", "x".repeat(60 + (i as usize % 9))).into_bytes(),
+                ));
+                if i % 7 == 0 {
+                    let mut k = vec![0xff; 63 + (i as usize % 5)];
+                    k.extend_from_slice(format!("{i}").as_bytes());
+                    keys.push((db, k));
+                }
+            }
+        }
+        keys.sort();
+        let mut b = RecordBuilder::new("c", 7, "i", keys.len());
+        for (db, key) in &keys {
+            b.append(&Row {
+                db: *db,
+                key,
+                key_type: "string",
+                member_count: 1,
+                rdb_size: key.len() as i64,
+                encoding: "raw",
+                expire_at_ms: None,
+                idle_seconds: None,
+                freq: None,
+                codis_slot: None,
+                redis_slot: None,
+            });
+        }
+        let batch = b.finish().unwrap();
+        let props = |codec| {
+            WriterProperties::builder()
+                .set_compression(codec)
+                .set_max_row_group_row_count(Some(700))
+                .set_data_page_row_count_limit(37)
+                .set_write_batch_size(1)
+                .set_statistics_enabled(EnabledStatistics::Page)
+                .set_column_dictionary_enabled(ColumnPath::from(schema::KEY), false)
+                .set_column_encoding(ColumnPath::from(schema::KEY), Encoding::DELTA_BYTE_ARRAY)
+                .build()
+        };
+        let zstd = parquet::basic::Compression::ZSTD(Default::default());
+        let snappy = parquet::basic::Compression::SNAPPY;
+        assert!(key_column_supported(
+            &props(zstd),
+            &ColumnPath::from(schema::KEY)
+        ));
+        assert!(!key_column_supported(
+            &props(snappy),
+            &ColumnPath::from(schema::KEY)
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let (ours, ours_meta) = write_file(dir.path(), "ours.parquet", &batch, props(zstd));
+        let (theirs, theirs_meta) = write_file(dir.path(), "theirs.parquet", &batch, props(snappy));
+        assert_eq!(rows_of(&ours), rows_of(&[batch.clone()]));
+        assert_eq!(rows_of(&theirs), rows_of(&[batch]));
+        assert!(ours_meta.num_row_groups() > 2);
+        assert_eq!(ours_meta.num_row_groups(), theirs_meta.num_row_groups());
+        let key = 4;
+        let mut pages = 0;
+        for g in 0..ours_meta.num_row_groups() {
+            let (a, b) = (
+                ours_meta.row_group(g).column(key),
+                theirs_meta.row_group(g).column(key),
+            );
+            assert_eq!(a.column_path().string(), schema::KEY);
+            assert_eq!(a.statistics(), b.statistics(), "row group {g}");
+            assert_eq!(a.num_values(), b.num_values());
+            let (ia, ib) = (
+                ours_meta.page_index_for_row_group(g),
+                theirs_meta.page_index_for_row_group(g),
+            );
+            assert_eq!(
+                format!("{:?}", ia.column_index(key).unwrap()),
+                format!("{:?}", ib.column_index(key).unwrap()),
+                "row group {g}"
+            );
+            let first_rows = |o: &parquet::file::page_index::offset_index::OffsetIndexMetaData| {
+                o.page_locations()
+                    .iter()
+                    .map(|p| p.first_row_index)
+                    .collect::<Vec<_>>()
+            };
+            let (oa, ob) = (ia.offset_index(key).unwrap(), ib.offset_index(key).unwrap());
+            assert_eq!(first_rows(oa), first_rows(ob), "row group {g}");
+            pages += first_rows(oa).len();
+        }
+        assert!(pages > 40, "{pages} pages");
+    }
+
+    /// Pages of the sink's key encoder are cut at the page size too, and each batch's first
+    /// key is front-coded against the last key of the batch before.
+    #[test]
+    fn key_pages_are_cut_by_size_across_batches() {
+        let run = RunInfo {
+            cluster: "c".into(),
+            batch_unix_nanos: 7,
+            tool_version: "t".into(),
+        };
+        let input: Vec<RecordBatch> = (0..4)
+            .map(|i| sample_batch(&run, "i", i * 300, 300))
+            .collect();
+        let props = WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::UNCOMPRESSED)
+            .set_data_page_size_limit(400)
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_column_dictionary_enabled(ColumnPath::from(schema::KEY), false)
+            .set_column_encoding(ColumnPath::from(schema::KEY), Encoding::DELTA_BYTE_ARRAY)
+            .build();
+        assert!(key_column_supported(&props, &ColumnPath::from(schema::KEY)));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        let mut w =
+            ParallelWriter::try_new(File::create(&path).unwrap(), record_schema(), props).unwrap();
+        for b in &input {
+            w.write(b).unwrap();
+        }
+        w.close().unwrap();
+        let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+            .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(
+            File::open(&path).unwrap(),
+            options,
+        )
+        .unwrap();
+        let index = reader.metadata().page_index_for_row_group(0);
+        let pages = index.offset_index(4).unwrap().page_locations().len();
+        assert!(pages > 5, "{pages} pages");
+        let got: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+        assert_eq!(rows_of(&got), rows_of(&input));
     }
 
     /// The rows of `batches` as one list of one-row slices per column (logical equality).
