@@ -1,6 +1,7 @@
-//! LEB128 varints and zigzag-coded signed integers, as both the sort's row form and Parquet's
-//! delta encodings store them, and a checked cursor over bytes that reads them: every read
-//! past the end or overlong varint is an error naming the byte offset, never a panic.
+//! LEB128 varints and zigzag-coded signed integers, as Parquet's delta encodings store them
+//! (the sort's row form zigzag-codes its integers too), and a checked cursor over bytes that
+//! reads them: every read past the end or overlong varint is an error naming the byte offset,
+//! never a panic.
 
 use anyhow::{bail, Context, Result};
 

@@ -145,8 +145,8 @@ struct Cursor {
     body: std::ops::Range<usize>,
     /// The head row's key: a range of the body.
     key: std::ops::Range<usize>,
-    /// The head row's database and first key window: most comparisons end there.
-    head: (i64, (u64, u64), u8),
+    /// The head row's database and first key digit: most comparisons end there.
+    head: (i64, (u64, u64)),
 }
 
 impl Cursor {
@@ -163,7 +163,7 @@ impl Cursor {
             source,
             body: 0..0,
             key: 0..0,
-            head: (0, (0, 0), 0),
+            head: (0, (0, 0)),
         };
         Ok(c.advance()?.then_some(c))
     }
@@ -192,9 +192,9 @@ impl Cursor {
         let body = self.body();
         let (db, key) = db_key(body)?;
         let key_start = key.as_ptr() as usize - body.as_ptr() as usize;
-        let (window, rest) = digit(key, 0);
+        let head = (db, digit(key, 0));
         self.key = key_start..key_start + key.len();
-        self.head = (db, window, rest);
+        self.head = head;
         Ok(true)
     }
 
@@ -277,5 +277,6 @@ pub fn merge(runs: Vec<Run>, mut emit: impl FnMut(&[u8]) -> Result<()>) -> Resul
     }
 }
 
-/// The head of an exhausted run: after every row's, whose rest-of-key count is at most 17.
-const EXHAUSTED: (i64, (u64, u64), u8) = (i64::MAX, (u64::MAX, u64::MAX), u8::MAX);
+/// The head of an exhausted run: after every row's, whose digit's low byte (the rest-of-key
+/// count) is at most 16.
+const EXHAUSTED: (i64, (u64, u64)) = (i64::MAX, (u64::MAX, u64::MAX));

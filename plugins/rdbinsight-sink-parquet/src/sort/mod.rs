@@ -19,7 +19,7 @@ use arrow_array::RecordBatch;
 use rdbinsight_sink_api::RecordBuilder;
 
 use merge::{Run, RunWriter};
-use order::{digit, sort_entries, Entry};
+use order::{digit, Entries, Entry};
 use rows::{append_row, encode_row, Columns, Constants, Names};
 use spill::Spiller;
 
@@ -62,7 +62,7 @@ pub struct Sorter {
     /// written out (by the spill thread) while the next one fills.
     budget: usize,
     arena: Vec<u8>,
-    entries: Vec<Entry>,
+    entries: Entries,
     names: Names,
     constants: Option<Constants>,
     spill_dir: PathBuf,
@@ -78,7 +78,7 @@ impl Sorter {
         Self {
             budget: (budget / 2).max(1),
             arena: Vec::new(),
-            entries: Vec::new(),
+            entries: Entries::default(),
             names: Names::default(),
             constants: None,
             spill_dir,
@@ -90,16 +90,17 @@ impl Sorter {
 
     /// Memory the rows held take: the arena's filled part and the entries' whole capacity.
     fn used(&self) -> usize {
-        self.arena.len() + self.entries.capacity() * ENTRY_BYTES
+        self.arena.len() + self.entries.list.capacity() * ENTRY_BYTES
     }
 
     /// Makes room for one more entry without growing past the budget: the entries grow by
     /// doubling, so their capacity is what counts.
     fn reserve_entry(&mut self) {
-        if self.entries.len() == self.entries.capacity() {
+        let list = &mut self.entries.list;
+        if list.len() == list.capacity() {
             let room = self.budget.saturating_sub(self.used()) / ENTRY_BYTES;
-            let grow = self.entries.capacity().clamp(1024, room.max(1024));
-            self.entries.reserve_exact(grow);
+            let grow = self.entries.list.capacity().clamp(1024, room.max(1024));
+            self.entries.list.reserve_exact(grow);
         }
     }
 
@@ -124,13 +125,13 @@ impl Sorter {
             let offset = self.arena.len() as u32;
             encode_row(&cols, r, &mut self.names, &mut self.arena)?;
             let (db, key) = cols.db_key(r);
-            let (window, rest) = digit(key, 0);
-            self.entries.push(Entry {
+            self.entries.push(
                 db,
-                window,
-                offset,
-                rest,
-            });
+                Entry {
+                    digit: digit(key, 0),
+                    offset,
+                },
+            );
             if self.used() >= self.budget || self.arena.len() >= MAX_ARENA {
                 self.spill()?;
             }
@@ -187,7 +188,7 @@ impl Sorter {
             return Ok(());
         };
         // The rows in memory are ordered while the spill thread writes the last full arena.
-        sort_entries(&mut self.entries, &self.arena)?;
+        self.entries.sort(&self.arena)?;
         if let Some(spiller) = &mut self.spiller {
             spiller.wait()?;
         }
@@ -213,7 +214,7 @@ impl Sorter {
             .collect();
         runs.push(Run::Memory {
             arena: std::mem::take(&mut self.arena),
-            entries: std::mem::take(&mut self.entries),
+            entries: std::mem::take(&mut self.entries).list,
         });
         let mut out = constants.builder(OUTPUT_ROWS);
         merge::merge(runs, |body| {

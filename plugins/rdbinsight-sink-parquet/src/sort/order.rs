@@ -1,52 +1,119 @@
-//! Ordering of the rows held in memory by (db, key), by 16-byte windows of the key.
+//! Ordering of the rows held in memory by (db, key), by 15-byte windows of the key.
 //!
-//! Rows are sorted on (db, first key window); each group of rows tied on it whose keys go on is
+//! Rows arrive db by db (an RDB file holds each db's keys together): [`Entries`] notes where
+//! each db's rows start, so an entry needs no db and each db's rows are ordered on their own.
+//! Rows are sorted on their first key window; each group of rows tied on it whose keys go on is
 //! then sorted on the next window, and so on (a most-significant-digit radix by windows, with a
-//! pattern-defeating quicksort inside each digit). Comparisons are integer comparisons, and the
-//! first window is taken when the row is added, while its key is in cache: most keys differ
-//! in their first 16 bytes, so the arena is rarely read during the sort.
+//! pattern-defeating quicksort inside each digit). A digit is one 128-bit integer (the window
+//! and how many key bytes are left), so a comparison is one integer comparison, and the first
+//! window is taken when the row is added, while its key is in cache: most keys differ in their
+//! first 15 bytes, so the arena is rarely read during the sort.
 
 use anyhow::{Context, Result};
 
 use super::rows::{db_key, LEN_BYTES};
 
 /// Key bytes in one sort digit.
-pub const WINDOW: usize = 16;
+pub const WINDOW: usize = 15;
 
-/// One row held in memory: where it starts in the arena and its current sort digit.
+/// One row held in memory: its current sort digit and where it starts in the arena.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {
-    /// Database number.
-    pub db: i64,
-    /// Key bytes `16*level .. 16*level+16`, zero-padded, as two big-endian integers (not a
-    /// `u128`, whose 16-byte alignment would make the entry 48 bytes instead of 32).
-    pub window: (u64, u64),
+    /// The digit: key bytes `15*level .. 15*level+15`, zero-padded, big-endian, in the high
+    /// 120 bits; in the low 8 bits the key bytes left from this window on, capped at 16 ("more
+    /// than this window"), so that a key sorts before every longer key it begins. Two words,
+    /// not a `u128`, whose 16-byte alignment would make the entry 32 bytes instead of 24.
+    pub digit: (u64, u64),
     /// Offset of the row (its length prefix) in the arena.
     pub offset: u32,
-    /// Key bytes left from this window on, capped at 17 ("more than this window").
-    pub rest: u8,
 }
 
-/// The sort digit of `key` at window `level`: the window and how many bytes are left (17 for
-/// "the key goes on after this window"), so that a key sorts before every longer key it begins.
+impl Entry {
+    /// The digit as one integer.
+    #[inline(always)]
+    fn sort_key(&self) -> u128 {
+        (u128::from(self.digit.0) << 64) | u128::from(self.digit.1)
+    }
+}
+
+/// The sort digit of `key` at window `level` (see [`Entry::digit`]).
 #[inline]
-pub fn digit(key: &[u8], level: usize) -> ((u64, u64), u8) {
+pub fn digit(key: &[u8], level: usize) -> (u64, u64) {
     let from = (level * WINDOW).min(key.len());
     let tail = &key[from..];
-    let rest = tail.len().min(WINDOW + 1) as u8;
-    if let Some((hi, lo)) = tail
-        .first_chunk::<8>()
-        .zip(tail.get(8..).and_then(<[u8]>::first_chunk::<8>))
-    {
-        // A whole window: two fixed-size loads, no copy of a variable length.
-        return ((u64::from_be_bytes(*hi), u64::from_be_bytes(*lo)), rest);
-    }
-    let n = tail.len().min(WINDOW);
-    let mut b = [0u8; WINDOW];
-    b[..n].copy_from_slice(&tail[..n]);
-    let (hi, lo) = b.split_at(8);
+    let rest = tail.len().min(WINDOW + 1) as u64;
+    let window = match tail.first_chunk::<16>() {
+        // Sixteen bytes readable: two fixed-size loads, no copy of a variable length.
+        Some(w) => *w,
+        None => {
+            let mut b = [0u8; 16];
+            let n = tail.len().min(WINDOW);
+            b[..n].copy_from_slice(&tail[..n]);
+            b
+        }
+    };
+    let (hi, lo) = window.split_at(8);
     let word = |w: &[u8]| u64::from_be_bytes(w.try_into().unwrap_or_default());
-    ((word(hi), word(lo)), rest)
+    (word(hi), (word(lo) & !0xff) | rest)
+}
+
+/// The rows held in memory, in order of arrival, and where each db's rows start.
+#[derive(Debug, Default)]
+pub struct Entries {
+    /// One entry per row.
+    pub list: Vec<Entry>,
+    /// Each run of rows of one db: the db and the index of its first entry.
+    dbs: Vec<(i64, usize)>,
+}
+
+impl Entries {
+    /// Adds the entry of a row of `db`.
+    #[inline]
+    pub fn push(&mut self, db: i64, entry: Entry) {
+        if self.dbs.last().is_none_or(|&(d, _)| d != db) {
+            self.dbs.push((db, self.list.len()));
+        }
+        self.list.push(entry);
+    }
+
+    /// Removes every entry, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.list.clear();
+        self.dbs.clear();
+    }
+
+    /// Sorts the entries by (db, key) of their rows in `arena` (digits at level 0); the runs
+    /// of one db are then one.
+    pub fn sort(&mut self, arena: &[u8]) -> Result<()> {
+        let mut ranges: Vec<(i64, std::ops::Range<usize>)> = self
+            .dbs
+            .iter()
+            .enumerate()
+            .map(|(i, &(db, start))| {
+                let end = self.dbs.get(i + 1).map_or(self.list.len(), |&(_, s)| s);
+                (db, start..end)
+            })
+            .collect();
+        if !ranges.windows(2).all(|w| w[0].0 < w[1].0) {
+            // Dbs out of order or one db in several runs: group the entries by db first.
+            ranges.sort_by_key(|(db, _)| *db);
+            let mut list = Vec::with_capacity(self.list.len());
+            let mut dbs: Vec<(i64, usize)> = Vec::new();
+            for (db, range) in &ranges {
+                if dbs.last().is_none_or(|&(d, _)| d != *db) {
+                    dbs.push((*db, list.len()));
+                }
+                list.extend_from_slice(&self.list[range.clone()]);
+            }
+            self.list = list;
+            self.dbs = dbs;
+            return self.sort(arena);
+        }
+        for (_, range) in ranges {
+            sort_keys(&mut self.list[range], arena)?;
+        }
+        Ok(())
+    }
 }
 
 /// The body length stored in front of the row at `at`, `None` when `at` is out of range.
@@ -95,30 +162,26 @@ pub fn for_each_body(
     Ok(())
 }
 
-/// Sorts `entries` (digits at level 0) by (db, key) of their rows in `arena`.
-pub fn sort_entries(entries: &mut [Entry], arena: &[u8]) -> Result<()> {
-    entries.sort_unstable_by_key(|e| (e.db, e.window, e.rest));
+/// Sorts `entries` (digits at level 0) of rows of one db by the keys of their rows in `arena`.
+fn sort_keys(entries: &mut [Entry], arena: &[u8]) -> Result<()> {
+    entries.sort_unstable_by_key(Entry::sort_key);
     // Groups still to order at a deeper level: (start, end, level of their current digit).
     let mut todo: Vec<(usize, usize, usize)> = vec![(0, entries.len(), 0)];
     while let Some((start, end, level)) = todo.pop() {
         let mut i = start;
         while i < end {
-            let first = entries[i];
+            let first = entries[i].digit;
             let mut j = i + 1;
-            while j < end
-                && entries[j].db == first.db
-                && entries[j].window == first.window
-                && entries[j].rest == first.rest
-            {
+            while j < end && entries[j].digit == first {
                 j += 1;
             }
-            if j - i > 1 && usize::from(first.rest) > WINDOW {
+            if j - i > 1 && (first.1 & 0xff) as usize > WINDOW {
                 let tied = &mut entries[i..j];
                 for e in tied.iter_mut() {
                     let (_, key) = db_key(body_at(arena, e.offset)?)?;
-                    (e.window, e.rest) = digit(key, level + 1);
+                    e.digit = digit(key, level + 1);
                 }
-                tied.sort_unstable_by_key(|e| (e.window, e.rest));
+                tied.sort_unstable_by_key(Entry::sort_key);
                 todo.push((i, j, level + 1));
             }
             i = j;
@@ -135,17 +198,15 @@ mod tests {
     fn a_digit_is_the_zero_padded_window_and_the_bytes_left() {
         let key: Vec<u8> = (1..=40u8).collect();
         for len in 0..=key.len() {
-            for level in 0..3 {
+            for level in 0..4 {
                 let tail = &key[(level * WINDOW).min(len)..len];
-                let mut b = [0u8; WINDOW];
+                let mut b = [0u8; 16];
                 let n = tail.len().min(WINDOW);
                 b[..n].copy_from_slice(&tail[..n]);
+                b[15] = tail.len().min(WINDOW + 1) as u8;
                 let want = (
-                    (
-                        u64::from_be_bytes(b[..8].try_into().unwrap()),
-                        u64::from_be_bytes(b[8..].try_into().unwrap()),
-                    ),
-                    tail.len().min(WINDOW + 1) as u8,
+                    u64::from_be_bytes(b[..8].try_into().unwrap()),
+                    u64::from_be_bytes(b[8..].try_into().unwrap()),
                 );
                 assert_eq!(
                     digit(&key[..len], level),
@@ -157,26 +218,25 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_32_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 32);
+    fn an_entry_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 24);
     }
 
-    fn arena_of(rows: &[(i64, &[u8])]) -> (Vec<u8>, Vec<Entry>) {
+    fn arena_of(rows: &[(i64, &[u8])]) -> (Vec<u8>, Entries) {
         let mut arena = Vec::new();
-        let mut entries = Vec::new();
+        let mut entries = Entries::default();
         for &(db, key) in rows {
             let offset = arena.len() as u32;
-            let mut body = vec![(db as u8) << 1, key.len() as u8];
-            body.extend_from_slice(key);
+            let body = crate::sort::rows::key_only_body(db, key);
             arena.extend_from_slice(&(body.len() as u32).to_le_bytes());
             arena.extend_from_slice(&body);
-            let (window, rest) = digit(key, 0);
-            entries.push(Entry {
+            entries.push(
                 db,
-                window,
-                offset,
-                rest,
-            });
+                Entry {
+                    digit: digit(key, 0),
+                    offset,
+                },
+            );
         }
         (arena, entries)
     }
@@ -203,16 +263,22 @@ mod tests {
             vec![0xff; 30],
             vec![0xff; 29],
             b"a".to_vec(),
+            format!("session:{}", "a".repeat(21)).into_bytes(),
+            format!("session:{}", "a".repeat(22)).into_bytes(),
+            format!("session:{}", "a".repeat(23)).into_bytes(),
+            format!("session:{}b", "a".repeat(21)).into_bytes(),
         ];
         let mut rows: Vec<(i64, &[u8])> = Vec::new();
-        for db in [1, 0] {
+        // Dbs out of order, one of them in two runs.
+        for db in [1, 0, 1] {
             for k in &keys {
                 rows.push((db, k));
             }
         }
         let (arena, mut entries) = arena_of(&rows);
-        sort_entries(&mut entries, &arena).unwrap();
+        entries.sort(&arena).unwrap();
         let got: Vec<(i64, Vec<u8>)> = entries
+            .list
             .iter()
             .map(|e| {
                 let (db, k) = db_key(body_at(&arena, e.offset).unwrap()).unwrap();

@@ -2,10 +2,13 @@
 //!
 //! Only the columns that vary inside one instance are encoded; cluster, batch and instance are
 //! the same on every row of an instance and are put back when the sorted batches are built.
-//! A row is `[body length: u32 LE][body]`, the body being: db (zigzag varint), key length
-//! (varint), key bytes, type code, encoding code, a presence byte for the five nullable
-//! columns, member count and rdb size (zigzag varints), then each present nullable value
-//! (zigzag varint). Type and encoding names are stored once, in [`Names`].
+//! A row is `[body length: u32 LE][body]`. The body starts with four bytes: the widths of the
+//! four integers that follow (two bits each: 1, 2, 4 or 8 bytes), the type code, the encoding
+//! code and a presence byte for the five nullable columns; then key length, db, member count
+//! and rdb size (db and counts zigzag-coded), little-endian in their widths; the key bytes; and
+//! each present nullable value (zigzag, 8 bytes). Fixed places and widths make a row cheap to
+//! read back (no varint loop, one length check per row). Type and encoding names are stored
+//! once, in [`Names`].
 
 use std::sync::Arc;
 
@@ -17,7 +20,7 @@ use arrow_array::{
 use rdbinsight_sink_api::{schema, RecordBuilder, Row};
 
 use crate::constant_chunks::all_same;
-use crate::varint::{self, Cursor};
+use crate::varint::{unzigzag, zigzag};
 
 /// Bytes of the length prefix of every row.
 pub const LEN_BYTES: usize = 4;
@@ -163,6 +166,41 @@ impl NameTable {
     }
 }
 
+/// Bytes of the fixed start of a body: widths, type code, encoding code, presence flags.
+const HEAD: usize = 4;
+/// Bytes of each present nullable value.
+const OPTIONAL: usize = 8;
+
+/// The width code (bytes: `1 << code`) that holds `v`.
+#[inline]
+fn width_code(v: u64) -> u8 {
+    match v {
+        0..=0xff => 0,
+        0x100..=0xffff => 1,
+        0x1_0000..=0xffff_ffff => 2,
+        _ => 3,
+    }
+}
+
+/// Appends the width byte of `ints`, then the head bytes `head` (type code, encoding code,
+/// flags), then each of `ints` little-endian in its width: fixed-size stores into the vector,
+/// then the unused tail cut off (no copy of a variable length).
+#[inline]
+fn put_head(out: &mut Vec<u8>, ints: [u64; 4], head: [u8; 3]) {
+    let codes = ints.map(width_code);
+    let mut buf = [0u8; HEAD + 32];
+    buf[0] = codes[0] | codes[1] << 2 | codes[2] << 4 | codes[3] << 6;
+    buf[1..HEAD].copy_from_slice(&head);
+    let mut n = HEAD;
+    for (v, c) in ints.into_iter().zip(codes) {
+        buf[n..n + 8].copy_from_slice(&v.to_le_bytes());
+        n += 1 << c;
+    }
+    let len = out.len();
+    out.extend_from_slice(&buf);
+    out.truncate(len + n);
+}
+
 /// Appends row `r` of `cols` to `out` in the row form.
 pub fn encode_row(
     cols: &Columns<'_>,
@@ -173,36 +211,39 @@ pub fn encode_row(
     let start = out.len();
     out.extend_from_slice(&[0; LEN_BYTES]);
     let key = cols.key.value(r);
-    varint::put(out, varint::zigzag(cols.db.value(r)));
-    varint::put(out, key.len() as u64);
+    let ints = [
+        key.len() as u64,
+        zigzag(cols.db.value(r)),
+        zigzag(cols.members.value(r)),
+        zigzag(cols.size.value(r)),
+    ];
+    let type_code = names.types.code(cols.ty.value(r))?;
+    let encoding_code = names.encodings.code(cols.encoding.value(r))?;
+    let flags_at = out.len() + 3;
+    put_head(out, ints, [type_code, encoding_code, 0]);
     out.extend_from_slice(key);
-    out.push(names.types.code(cols.ty.value(r))?);
-    out.push(names.encodings.code(cols.encoding.value(r))?);
-    let flags_at = out.len();
-    out.push(0);
-    varint::put(out, varint::zigzag(cols.members.value(r)));
-    varint::put(out, varint::zigzag(cols.size.value(r)));
     let mut flags = 0;
-    if cols.expire.is_valid(r) {
-        flags |= HAS_EXPIRE;
-        varint::put(out, varint::zigzag(cols.expire.value(r)));
-    }
-    if cols.idle.is_valid(r) {
-        flags |= HAS_IDLE;
-        varint::put(out, varint::zigzag(cols.idle.value(r)));
-    }
-    if cols.freq.is_valid(r) {
-        flags |= HAS_FREQ;
-        varint::put(out, varint::zigzag(cols.freq.value(r).into()));
-    }
-    if cols.codis.is_valid(r) {
-        flags |= HAS_CODIS;
-        varint::put(out, varint::zigzag(cols.codis.value(r).into()));
-    }
-    if cols.redis.is_valid(r) {
-        flags |= HAS_REDIS;
-        varint::put(out, varint::zigzag(cols.redis.value(r).into()));
-    }
+    let mut optional = |bit: u8, value: Option<i64>| {
+        if let Some(v) = value {
+            flags |= bit;
+            out.extend_from_slice(&zigzag(v).to_le_bytes());
+        }
+    };
+    let valid = |a: &dyn Array| a.is_valid(r);
+    optional(HAS_EXPIRE, valid(cols.expire).then(|| cols.expire.value(r)));
+    optional(HAS_IDLE, valid(cols.idle).then(|| cols.idle.value(r)));
+    optional(
+        HAS_FREQ,
+        valid(cols.freq).then(|| cols.freq.value(r).into()),
+    );
+    optional(
+        HAS_CODIS,
+        valid(cols.codis).then(|| cols.codis.value(r).into()),
+    );
+    optional(
+        HAS_REDIS,
+        valid(cols.redis).then(|| cols.redis.value(r).into()),
+    );
     out[flags_at] = flags;
     let body = out.len() - start - LEN_BYTES;
     let Ok(body) = u32::try_from(body) else {
@@ -216,78 +257,112 @@ pub fn encode_row(
     Ok(())
 }
 
-/// Reads the fields of one row body in order.
-pub struct RowReader<'a> {
-    body: Cursor<'a>,
+/// The little-endian integer of `n` bytes (1 to 8) at `at` in `body`, which the caller
+/// checked holds them.
+#[inline(always)]
+fn read_width(body: &[u8], at: usize, n: usize) -> u64 {
+    if let Some(word) = body.get(at..at + 8) {
+        // Eight bytes readable: one load, masked to the width.
+        let v = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        return if n == 8 {
+            v
+        } else {
+            v & ((1u64 << (8 * n)) - 1)
+        };
+    }
+    let mut w = [0u8; 8];
+    if let Some(bytes) = body.get(at..at + n) {
+        w[..n].copy_from_slice(bytes);
+    }
+    u64::from_le_bytes(w)
 }
 
-impl<'a> RowReader<'a> {
-    /// A reader over a row body (without its length prefix).
-    pub fn new(body: &'a [u8]) -> Self {
-        Self {
-            body: Cursor::new(body),
+/// Where the fields of one row body lie, its length checked against its head.
+struct Layout {
+    /// Type code, encoding code, presence flags.
+    type_code: u8,
+    encoding_code: u8,
+    flags: u8,
+    db: i64,
+    /// Offsets of member count and rdb size, and their widths.
+    members: (usize, usize),
+    size: (usize, usize),
+    /// The key's bytes.
+    key: std::ops::Range<usize>,
+}
+
+impl Layout {
+    #[inline(always)]
+    fn of(body: &[u8]) -> Result<Self> {
+        let Some(&[widths, type_code, encoding_code, flags]) = body.first_chunk::<HEAD>() else {
+            bail!("sorted row of {} bytes has no head", body.len());
+        };
+        let w = |i: u8| 1usize << ((widths >> (2 * i)) & 3);
+        let (kw, dw, mw, sw) = (w(0), w(1), w(2), w(3));
+        let key_at = HEAD + kw + dw + mw + sw;
+        let key_len = if body.len() >= key_at {
+            read_width(body, HEAD, kw) as usize
+        } else {
+            usize::MAX
+        };
+        let optional = (flags & 0x1f).count_ones() as usize * OPTIONAL;
+        let end = key_at
+            .checked_add(key_len)
+            .and_then(|e| e.checked_add(optional));
+        if end != Some(body.len()) {
+            bail!(
+                "sorted row of {} bytes does not match its head (key of {key_len} bytes)",
+                body.len()
+            );
         }
-    }
-
-    fn varint(&mut self) -> Result<u64> {
-        self.body.uleb().context("bad sorted row")
-    }
-
-    fn signed(&mut self) -> Result<i64> {
-        self.body.signed().context("bad sorted row")
-    }
-
-    fn byte(&mut self) -> Result<u8> {
-        self.body.byte().context("sorted row truncated")
-    }
-
-    /// Database and key, the sort key (the first fields of every row).
-    pub fn db_key(&mut self) -> Result<(i64, &'a [u8])> {
-        let db = self.signed()?;
-        let len = usize::try_from(self.varint()?)?;
-        let key = self.body.take(len).context("sorted row key truncated")?;
-        Ok((db, key))
+        Ok(Self {
+            type_code,
+            encoding_code,
+            flags,
+            db: unzigzag(read_width(body, HEAD + kw, dw)),
+            members: (HEAD + kw + dw, mw),
+            size: (HEAD + kw + dw + mw, sw),
+            key: key_at..key_at + key_len,
+        })
     }
 }
 
 /// Database and key of a row body.
+#[inline]
 pub fn db_key(body: &[u8]) -> Result<(i64, &[u8])> {
-    RowReader::new(body).db_key()
+    let l = Layout::of(body)?;
+    Ok((l.db, &body[l.key]))
 }
 
 /// Appends one row body to `out`, the record builder of the instance.
 pub fn append_row(body: &[u8], names: &Names, out: &mut RecordBuilder) -> Result<()> {
-    let mut r = RowReader::new(body);
-    let (db, key) = r.db_key()?;
-    let key_type = names.types.name(r.byte()?)?;
-    let encoding = names.encodings.name(r.byte()?)?;
-    let flags = r.byte()?;
-    let member_count = r.signed()?;
-    let rdb_size = r.signed()?;
-    let mut opt = |bit: u8| -> Result<Option<i64>> {
-        if flags & bit != 0 {
-            r.signed().map(Some)
-        } else {
-            Ok(None)
-        }
+    let l = Layout::of(body)?;
+    let signed = |(at, n): (usize, usize)| unzigzag(read_width(body, at, n));
+    let mut at = l.key.end;
+    let mut opt = |bit: u8| -> Option<i64> {
+        (l.flags & bit != 0).then(|| {
+            let v = unzigzag(read_width(body, at, OPTIONAL));
+            at += OPTIONAL;
+            v
+        })
     };
-    let expire_at_ms = opt(HAS_EXPIRE)?;
-    let idle_seconds = opt(HAS_IDLE)?;
-    let freq = opt(HAS_FREQ)?;
-    let codis = opt(HAS_CODIS)?;
-    let redis = opt(HAS_REDIS)?;
+    let expire_at_ms = opt(HAS_EXPIRE);
+    let idle_seconds = opt(HAS_IDLE);
+    let freq = opt(HAS_FREQ);
+    let codis = opt(HAS_CODIS);
+    let redis = opt(HAS_REDIS);
     let small = |v: Option<i64>| -> Result<Option<i32>> {
         v.map(i32::try_from)
             .transpose()
             .context("sorted row has a 32-bit field out of range")
     };
     out.append(&Row {
-        db,
-        key,
-        key_type,
-        member_count,
-        rdb_size,
-        encoding,
+        db: l.db,
+        key: &body[l.key.clone()],
+        key_type: names.types.name(l.type_code)?,
+        member_count: signed(l.members),
+        rdb_size: signed(l.size),
+        encoding: names.encodings.name(l.encoding_code)?,
         expire_at_ms,
         idle_seconds,
         freq: small(freq)?,
@@ -297,14 +372,65 @@ pub fn append_row(body: &[u8], names: &Names, out: &mut RecordBuilder) -> Result
     Ok(())
 }
 
+/// The body of a row holding only `db` and `key` (other fields zero, no nullable value), for
+/// tests of the ordering and the merge.
+#[cfg(test)]
+pub fn key_only_body(db: i64, key: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    put_head(&mut body, [key.len() as u64, zigzag(db), 0, 0], [0; 3]);
+    body.extend_from_slice(key);
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn truncated_rows_are_errors() {
-        let mut r = RowReader::new(&[0x80]);
-        assert!(r.varint().is_err());
-        assert!(db_key(&[0, 10, b'a']).is_err());
+    fn widths_hold_their_values() {
+        let values = [
+            0u64,
+            1,
+            0xff,
+            0x100,
+            0xffff,
+            0x1_0000,
+            u32::MAX as u64,
+            1 << 32,
+            u64::MAX,
+        ];
+        for (i, &v) in values.iter().enumerate() {
+            let ints = [v, values[(i + 3) % values.len()], 7, v / 3];
+            let mut out = vec![0xee];
+            put_head(&mut out, ints, [1, 2, 3]);
+            let n: usize = ints.iter().map(|&x| 1usize << width_code(x)).sum();
+            assert_eq!(out.len(), 1 + HEAD + n);
+            assert_eq!(&out[2..5], &[1, 2, 3]);
+            let mut at = 1 + HEAD;
+            for (k, &x) in ints.iter().enumerate() {
+                let w = 1 << ((out[1] >> (2 * k)) & 3);
+                assert_eq!(read_width(&out, at, w), x, "{x:#x}");
+                assert_eq!(read_width(&out[..at + w], at, w), x, "{x:#x} at the end");
+                at += w;
+            }
+        }
+    }
+
+    #[test]
+    fn rows_of_the_wrong_length_are_errors() {
+        let body = key_only_body(3, b"user:1");
+        assert_eq!(db_key(&body).unwrap(), (3, &b"user:1"[..]));
+        for cut in 0..body.len() {
+            assert!(db_key(&body[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = body.clone();
+        longer.push(0);
+        assert!(db_key(&longer).is_err());
+        let mut flagged = body;
+        flagged[3] = HAS_EXPIRE;
+        assert!(
+            db_key(&flagged).is_err(),
+            "a flagged value that is not there"
+        );
     }
 }

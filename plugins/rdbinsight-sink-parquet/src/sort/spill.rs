@@ -9,17 +9,17 @@ use std::thread::JoinHandle;
 use anyhow::{anyhow, Context, Result};
 
 use super::merge::RunWriter;
-use super::order::{self, sort_entries, Entry};
+use super::order::{self, Entries};
 
 /// A full arena and its entries, to be written to `path`.
 struct Job {
     arena: Vec<u8>,
-    entries: Vec<Entry>,
+    entries: Entries,
     path: PathBuf,
 }
 
 /// Emptied buffers of a written run, or why it could not be written.
-type Done = Result<(Vec<u8>, Vec<Entry>)>;
+type Done = Result<(Vec<u8>, Entries)>;
 
 /// The spill thread and the run it is writing, if any.
 pub struct Spiller {
@@ -30,10 +30,10 @@ pub struct Spiller {
 }
 
 /// Orders `entries` and writes their rows, in order, to a new run file at `path`.
-fn write_run(arena: &[u8], entries: &mut [Entry], path: &std::path::Path) -> Result<()> {
-    sort_entries(entries, arena)?;
+fn write_run(arena: &[u8], entries: &mut Entries, path: &std::path::Path) -> Result<()> {
+    entries.sort(arena)?;
     let mut w = RunWriter::create(path)?;
-    order::for_each_body(entries, arena, |body| w.write(body))?;
+    order::for_each_body(&entries.list, arena, |body| w.write(body))?;
     w.close()
 }
 
@@ -68,7 +68,7 @@ impl Spiller {
     }
 
     /// Waits for the run in flight, if any; returns its emptied buffers.
-    pub fn wait(&mut self) -> Result<Option<(Vec<u8>, Vec<Entry>)>> {
+    pub fn wait(&mut self) -> Result<Option<(Vec<u8>, Entries)>> {
         if !std::mem::take(&mut self.pending) {
             return Ok(None);
         }
@@ -80,7 +80,7 @@ impl Spiller {
 
     /// Hands a full arena over to be written to `path` (after the run in flight: call
     /// [`Spiller::wait`] first).
-    pub fn write(&mut self, arena: Vec<u8>, entries: Vec<Entry>, path: PathBuf) -> Result<()> {
+    pub fn write(&mut self, arena: Vec<u8>, entries: Entries, path: PathBuf) -> Result<()> {
         let jobs = self
             .jobs
             .as_ref()
