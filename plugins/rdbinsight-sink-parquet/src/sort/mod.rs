@@ -9,6 +9,7 @@
 
 mod merge;
 mod order;
+mod rebuild;
 mod rows;
 mod spill;
 
@@ -16,11 +17,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
-use rdbinsight_sink_api::RecordBuilder;
 
 use merge::{Run, RunWriter};
 use order::{digit, Entries, Entry};
-use rows::{append_row, encode_row, Columns, Constants, Names};
+use rows::{encode_row, Columns, Constants, Names};
 use spill::Spiller;
 
 /// Most run files open at once during a merge.
@@ -181,8 +181,9 @@ impl Sorter {
     }
 
     /// Emits every row in (db, key) order, in batches of up to [`OUTPUT_ROWS`] (fewer when their
-    /// keys pass [`RecordBuilder::KEY_BYTES_LIMIT`]), then removes the spill files.
-    pub fn finish(&mut self, mut emit: impl FnMut(RecordBatch) -> Result<()>) -> Result<()> {
+    /// keys pass [`rdbinsight_sink_api::RecordBuilder::KEY_BYTES_LIMIT`]), then removes the
+    /// spill files; the batches are rebuilt on a thread of their own ([`rebuild`]).
+    pub fn finish(&mut self, emit: impl FnMut(RecordBatch) -> Result<()> + Send) -> Result<()> {
         let Some(constants) = self.constants.take() else {
             self.cleanup();
             return Ok(());
@@ -216,17 +217,12 @@ impl Sorter {
             arena: std::mem::take(&mut self.arena),
             entries: std::mem::take(&mut self.entries).list,
         });
-        let mut out = constants.builder(OUTPUT_ROWS);
-        merge::merge(runs, |body| {
-            append_row(body, &self.names, &mut out)?;
-            if out.rows() == OUTPUT_ROWS || out.key_bytes() >= RecordBuilder::KEY_BYTES_LIMIT {
-                emit(out.finish()?)?;
-            }
-            Ok(())
-        })?;
-        if out.rows() > 0 {
-            emit(out.finish()?)?;
-        }
+        rebuild::rebuild_batches(
+            &constants,
+            &self.names,
+            |take| merge::merge(runs, take),
+            emit,
+        )?;
         self.cleanup();
         Ok(())
     }
@@ -398,6 +394,44 @@ mod tests {
         assert!(rows_of(&got) == rows_of(&input), "every column kept");
         let keys = keys_of(&got);
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// The batches are rebuilt on a thread of their own: when the receiver of the batches
+    /// fails, the merge stops with its error (no hang, whatever the queue holds), and a
+    /// damaged spill file ends the rebuilding too.
+    #[test]
+    fn errors_on_either_side_of_the_rebuilding_stop_the_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two output batches and more, in a few runs.
+        let mut sorter = Sorter::new(8 << 20, dir.path().join("spill"));
+        for i in 0..30 {
+            sorter
+                .push(&sample_batch(&run(), "i", i * 5000, 5000))
+                .unwrap();
+        }
+        assert!(sorter.spilled_runs() > 1);
+        let mut emitted = 0;
+        let err = sorter
+            .finish(|_| {
+                emitted += 1;
+                anyhow::bail!("writer gone")
+            })
+            .unwrap_err();
+        assert_eq!(format!("{err:#}"), "writer gone");
+        assert_eq!(emitted, 1);
+
+        let mut sorter = Sorter::new(250 * 60, dir.path().join("spill2"));
+        for i in 0..40 {
+            sorter
+                .push(&sample_batch(&run(), "i", i * 250, 250))
+                .unwrap();
+        }
+        let first = sorter.runs[0].clone();
+        let mut bytes = std::fs::read(&first).unwrap();
+        bytes.truncate(bytes.len() - 3);
+        std::fs::write(&first, bytes).unwrap();
+        let err = sorter.finish(|_| Ok(())).unwrap_err();
+        assert!(format!("{err:#}").contains("truncated"), "{err:#}");
     }
 
     #[test]
