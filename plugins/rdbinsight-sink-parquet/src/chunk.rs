@@ -6,10 +6,11 @@
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
+use parquet::basic::{BoundaryOrder, Type};
 use parquet::basic::{Compression, Encoding};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
-use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::metadata::{ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::page_index::offset_index::OffsetIndexMetaData;
 use parquet::file::statistics::Statistics;
@@ -142,5 +143,62 @@ fn with_buffer(page: Page, buf: Bytes) -> Page {
             is_sorted,
         },
         other => other,
+    }
+}
+
+/// The page index of a chunk written page by page: each data page's minimum and maximum (of
+/// type `T`, ordered as the column's values are) for the column index, and where it lies for
+/// the offset index.
+pub struct PageIndex<T> {
+    bounds: Vec<(T, T)>,
+    offsets: OffsetIndexBuilder,
+}
+
+impl<T: PartialOrd> Default for PageIndex<T> {
+    fn default() -> Self {
+        Self {
+            bounds: Vec::new(),
+            offsets: OffsetIndexBuilder::new(),
+        }
+    }
+}
+
+impl<T: PartialOrd> PageIndex<T> {
+    /// Notes a data page of `rows` rows written at `at`, its values within `min..=max`.
+    pub fn add(&mut self, at: &Written, rows: usize, min: T, max: T) -> Result<()> {
+        self.offsets.append_offset_and_size(
+            i64::try_from(at.offset)?,
+            i32::try_from(at.size).context("a page over 2 GiB")?,
+        );
+        self.offsets.append_row_count(i64::try_from(rows)?);
+        self.bounds.push((min, max));
+        Ok(())
+    }
+
+    /// The column index (bounds as `bytes` gives them; ascending when both the minimums and
+    /// the maximums are) and the offset index of a column of `physical` type; `None` without
+    /// pages.
+    pub fn build(
+        self,
+        physical: Type,
+        bytes: impl Fn(&T) -> Vec<u8>,
+    ) -> Result<Option<(ColumnIndexMetaData, OffsetIndexMetaData)>> {
+        if self.bounds.is_empty() {
+            return Ok(None);
+        }
+        let mut index = ColumnIndexBuilder::new(physical);
+        let ascending = self
+            .bounds
+            .windows(2)
+            .all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1);
+        for (min, max) in &self.bounds {
+            index.append(false, bytes(min), bytes(max), 0, None);
+        }
+        index.set_boundary_order(if ascending {
+            BoundaryOrder::ASCENDING
+        } else {
+            BoundaryOrder::UNORDERED
+        });
+        Ok(Some((index.build()?, self.offsets.build())))
     }
 }

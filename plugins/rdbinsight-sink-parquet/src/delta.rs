@@ -27,20 +27,22 @@ pub fn put_delta_binary_packed(values: &[i64], out: &mut Vec<u8>) {
     let mut deltas = [0i64; BLOCK];
     // Each block holds the deltas between `values[from..=from + BLOCK]`.
     for from in (0..values.len().saturating_sub(1)).step_by(BLOCK) {
-        let pairs = values[from..].windows(2).take(BLOCK);
-        let mut n = 0;
-        for (d, w) in deltas.iter_mut().zip(pairs) {
+        let block = &values[from..(from + BLOCK + 1).min(values.len())];
+        let n = block.len() - 1;
+        for (d, w) in deltas.iter_mut().zip(block.windows(2)) {
             *d = w[1].wrapping_sub(w[0]);
-            n += 1;
         }
         let deltas = &deltas[..n];
-        let min = deltas.iter().copied().min().unwrap_or(0);
+        let min = deltas.iter().fold(i64::MAX, |m, &d| m.min(d));
         varint::put(out, varint::zigzag(min));
         let widths_at = out.len();
         out.extend_from_slice(&[0; MINIBLOCKS]);
         for (m, mini) in deltas.chunks(MINIBLOCK).enumerate() {
-            let max = mini.iter().map(|&d| d.wrapping_sub(min) as u64).max();
-            let width = u64::BITS - max.unwrap_or(0).leading_zeros();
+            // The bits of the largest value are the bits of all of them or-ed together.
+            let bits = mini
+                .iter()
+                .fold(0u64, |a, &d| a | d.wrapping_sub(min) as u64);
+            let width = u64::BITS - bits.leading_zeros();
             out[widths_at + m] = width as u8;
             pack_miniblock(mini, min, width, out);
         }
@@ -54,12 +56,28 @@ fn pack_miniblock(mini: &[i64], min: i64, width: u32, out: &mut Vec<u8>) {
     if width == 0 {
         return;
     }
+    let value = |i: usize| mini.get(i).map_or(0, |&d| d.wrapping_sub(min) as u64);
+    if width <= 32 {
+        // Values below 2^32 added to fewer than 32 bits left over: a 64-bit word holds them,
+        // and 32 values of `width` bits end on a 32-bit boundary.
+        let mut acc = 0u64;
+        let mut bits = 0u32;
+        for i in 0..MINIBLOCK {
+            acc |= value(i) << bits;
+            bits += width;
+            if bits >= 32 {
+                out.extend_from_slice(&(acc as u32).to_le_bytes());
+                acc >>= 32;
+                bits -= 32;
+            }
+        }
+        return;
+    }
     // Up to 64 bits added to fewer than 64 left over.
     let mut acc = 0u128;
     let mut bits = 0u32;
     for i in 0..MINIBLOCK {
-        let v = mini.get(i).map_or(0, |&d| d.wrapping_sub(min) as u64);
-        acc |= u128::from(v) << bits;
+        acc |= u128::from(value(i)) << bits;
         bits += width;
         if bits >= 64 {
             out.extend_from_slice(&(acc as u64).to_le_bytes());

@@ -16,16 +16,15 @@
 use anyhow::{Context, Result};
 use arrow_array::{Array, BinaryArray};
 use bytes::Bytes;
-use parquet::basic::{BoundaryOrder, Compression, Encoding};
+use parquet::basic::{Compression, Encoding};
 use parquet::column::page::Page;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
-use parquet::file::metadata::{ColumnIndexBuilder, OffsetIndexBuilder};
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
 use rdbinsight_sink_api::keys::shared_len;
 
-use crate::chunk::{Pages, Written};
+use crate::chunk::{PageIndex, Pages};
 use crate::delta::put_delta_binary_packed;
 
 /// Limits of the key column's pages and statistics, from the writer's properties.
@@ -110,8 +109,8 @@ pub struct KeyColumn {
     pages: Pages,
     rows: usize,
     chunk: MinMax,
-    page_bounds: Vec<(Bound, Bound)>,
-    offsets: OffsetIndexBuilder,
+    /// The pages' truncated minimums and maximums, and where they lie.
+    index: PageIndex<Vec<u8>>,
 }
 
 impl KeyColumn {
@@ -139,8 +138,7 @@ impl KeyColumn {
             pages: Pages::new(codec),
             rows: 0,
             chunk: MinMax::default(),
-            page_bounds: Vec::new(),
-            offsets: OffsetIndexBuilder::new(),
+            index: PageIndex::default(),
         }
     }
 
@@ -236,14 +234,11 @@ impl KeyColumn {
             rep_level_encoding: Encoding::RLE,
             statistics: None,
         };
-        let Written { offset, size } = self.pages.write(page)?;
-        self.offsets.append_offset_and_size(
-            i64::try_from(offset)?,
-            i32::try_from(size).context("a key page over 2 GiB")?,
-        );
-        self.offsets.append_row_count(values as i64);
+        let written = self.pages.write(page)?;
         self.chunk.add(&min, &max);
-        self.page_bounds.push((min, max));
+        let (lo, _) = truncate_min(&min.0, self.limits.index_truncate);
+        let (hi, _) = truncate_max(&max.0, self.limits.index_truncate);
+        self.index.add(&written, values, lo, hi)?;
         self.rows += values;
         self.prefixes.clear();
         self.suffix_lens.clear();
@@ -264,30 +259,9 @@ impl KeyColumn {
         self.last = None;
         let rows = std::mem::take(&mut self.rows);
         let pages = std::mem::replace(&mut self.pages, Pages::new(self.codec));
-        let bounds = std::mem::take(&mut self.page_bounds);
-        let offsets = std::mem::take(&mut self.offsets);
         let chunk = std::mem::take(&mut self.chunk);
-
-        let mut index = ColumnIndexBuilder::new(self.descr.physical_type());
-        let mut ascending = true;
-        let mut previous: Option<(Vec<u8>, Vec<u8>)> = None;
-        for (min, max) in &bounds {
-            let (lo, _) = truncate_min(&min.0, self.limits.index_truncate);
-            let (hi, _) = truncate_max(&max.0, self.limits.index_truncate);
-            if let Some((plo, phi)) = &previous {
-                ascending &= lo >= *plo && hi >= *phi;
-            }
-            index.append(false, lo.clone(), hi.clone(), 0, None);
-            previous = Some((lo, hi));
-        }
-        index.set_boundary_order(if ascending {
-            BoundaryOrder::ASCENDING
-        } else {
-            BoundaryOrder::UNORDERED
-        });
-        let index = (rows > 0)
-            .then(|| Ok::<_, anyhow::Error>((index.build()?, offsets.build())))
-            .transpose()?;
+        let index =
+            std::mem::take(&mut self.index).build(self.descr.physical_type(), Vec::clone)?;
 
         let statistics = match chunk.0 {
             Some((min, max)) => {

@@ -152,6 +152,7 @@ impl RunCtx {
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_dictionary_enabled(true)
             .set_column_dictionary_enabled(ColumnPath::from(schema::KEY), false)
+            .set_column_dictionary_enabled(ColumnPath::from(schema::DB), false)
             .set_column_dictionary_enabled(ColumnPath::from(schema::RDB_SIZE), false)
             .set_column_dictionary_enabled(ColumnPath::from(schema::MEMBER_COUNT), false)
             .set_column_dictionary_enabled(ColumnPath::from(schema::EXPIRE_AT), false)
@@ -166,6 +167,7 @@ impl RunCtx {
                 ColumnPath::from(schema::MEMBER_COUNT),
                 Encoding::DELTA_BINARY_PACKED,
             )
+            .set_column_encoding(ColumnPath::from(schema::DB), Encoding::DELTA_BINARY_PACKED)
             .set_sorting_columns(Some(sorting))
             .set_created_by(format!("rdbinsight {}", self.run.tool_version))
             .build()

@@ -15,8 +15,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, ensure, Context, Result};
-use arrow_array::{BinaryArray, RecordBatch, StringArray};
-use arrow_schema::SchemaRef;
+use arrow_array::{BinaryArray, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, SchemaRef};
 use parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
     ArrowRowGroupWriterFactory,
@@ -30,6 +30,7 @@ use rdbinsight_sink_api::schema;
 
 use crate::chunk;
 use crate::constant_chunks::ConstantColumn;
+use crate::int_chunks::IntColumn;
 use crate::key_chunks::{KeyColumn, KeyLimits};
 use crate::name_chunks::NameColumn;
 
@@ -41,12 +42,12 @@ const CONSTANT_COLUMNS: [&str; 3] = [schema::CLUSTER, schema::BATCH, schema::INS
 /// Required string columns with a few values, dictionary-encoded by [`NameColumn`].
 const NAME_COLUMNS: [&str; 2] = [schema::TYPE, schema::ENCODING];
 
-/// Whether the key column's properties are those [`KeyColumn`] writes: `DELTA_BYTE_ARRAY`
-/// without a dictionary, statistics per page with the offset index, no bloom filter, no
-/// statistics in page headers, a codec it compresses with.
-fn key_column_supported(props: &WriterProperties, path: &ColumnPath) -> bool {
+/// Whether the properties of column `path` are those the sink's own encoders ([`KeyColumn`],
+/// [`IntColumn`]) write: `encoding` without a dictionary, statistics per page with the offset
+/// index, no bloom filter, no statistics in page headers, a codec they compress with.
+fn written_here(props: &WriterProperties, path: &ColumnPath, encoding: Encoding) -> bool {
     chunk::supports(props.compression(path))
-        && props.encoding(path) == Some(Encoding::DELTA_BYTE_ARRAY)
+        && props.encoding(path) == Some(encoding)
         && !props.dictionary_enabled(path)
         && props.statistics_enabled(path) == EnabledStatistics::Page
         && !props.offset_index_disabled()
@@ -67,6 +68,8 @@ enum Encoder {
     Name(usize),
     /// [`KeyColumn`].
     Key,
+    /// [`IntColumn`]: the `n`th of them.
+    Int(usize),
 }
 
 /// Estimated encoded bytes of one row besides its key, for cutting row groups by size.
@@ -129,6 +132,7 @@ pub struct ParallelWriter {
     constants: Vec<ConstantColumn>,
     names: Vec<NameColumn>,
     key: Option<KeyColumn>,
+    ints: Vec<IntColumn>,
     writers: Vec<ArrowColumnWriter>,
     jobs: Option<mpsc::SyncSender<Job>>,
     done: mpsc::Receiver<Chunks>,
@@ -155,19 +159,23 @@ impl ParallelWriter {
         let mut names = Vec::new();
         let mut key = None;
         let mut encoders = Vec::new();
+        let mut ints = Vec::new();
         for (i, f) in schema.fields().iter().enumerate() {
             let name = f.name().as_str();
             let descr = file.schema_descr().column(i);
             let props = file.properties();
             let codec = props.compression(descr.path());
+            let here = |encoding| written_here(props, descr.path(), encoding);
+            let page_bytes = props.column_data_page_size_limit(descr.path());
+            let page_rows = props.data_page_row_count_limit();
             encoders.push(
-                if name == LOCAL_COLUMN && key_column_supported(props, descr.path()) {
+                if name == LOCAL_COLUMN && here(Encoding::DELTA_BYTE_ARRAY) {
                     key = Some(KeyColumn::new(
                         descr.clone(),
                         codec,
                         KeyLimits {
-                            page_rows: props.data_page_row_count_limit(),
-                            page_bytes: props.column_data_page_size_limit(descr.path()),
+                            page_rows,
+                            page_bytes,
                             statistics_truncate: props.statistics_truncate_length(),
                             index_truncate: props.column_index_truncate_length(),
                         },
@@ -179,9 +187,14 @@ impl ParallelWriter {
                     constants.push(ConstantColumn::new(descr));
                     Encoder::Constant(constants.len() - 1)
                 } else if NAME_COLUMNS.contains(&name) && chunk::supports(codec) {
-                    let page_rows = file.properties().data_page_row_count_limit();
                     names.push(NameColumn::new(descr, codec, page_rows));
                     Encoder::Name(names.len() - 1)
+                } else if f.data_type() == &DataType::Int64
+                    && !f.is_nullable()
+                    && here(Encoding::DELTA_BINARY_PACKED)
+                {
+                    ints.push(IntColumn::new(descr.clone(), codec, page_rows, page_bytes));
+                    Encoder::Int(ints.len() - 1)
                 } else {
                     Encoder::Helper
                 },
@@ -201,6 +214,7 @@ impl ParallelWriter {
             constants,
             names,
             key,
+            ints,
             writers: Vec::new(),
             jobs: Some(jobs),
             done,
@@ -234,7 +248,7 @@ impl ParallelWriter {
             match encoder {
                 Encoder::Local => mine.push(w),
                 Encoder::Helper => theirs.push(w),
-                Encoder::Constant(_) | Encoder::Name(_) | Encoder::Key => {}
+                Encoder::Constant(_) | Encoder::Name(_) | Encoder::Key | Encoder::Int(_) => {}
             }
         }
         self.writers = mine;
@@ -281,6 +295,12 @@ impl ParallelWriter {
                         .as_any()
                         .downcast_ref::<BinaryArray>()
                         .context("the key column is not a binary array")?,
+                )?,
+                Encoder::Int(n) => self.ints[n].push(
+                    column
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .context("an integer column is not a 64-bit integer array")?,
                 )?,
             }
         }
@@ -333,6 +353,11 @@ impl ParallelWriter {
                 Encoder::Key => {
                     let key = self.key.as_mut().context("no key column encoder")?;
                     let (bytes, close) = key.close()?;
+                    group.append_column(&bytes, close)?;
+                    continue;
+                }
+                Encoder::Int(n) => {
+                    let (bytes, close) = self.ints[n].close()?;
                     group.append_column(&bytes, close)?;
                     continue;
                 }
@@ -495,11 +520,12 @@ mod tests {
 
     /// Keys sorted by (db, key) across three dbs: shared prefixes, keys longer than the
     /// statistics' 64 bytes, keys beginning with 0xff bytes (no shorter upper bound), an empty
-    /// key; written by the sink's key encoder (zstd) and by the Parquet column writer (snappy,
-    /// which the key encoder leaves to it): same rows, same chunk statistics, same column index
+    /// key; db, member count and rdb size with negative values and jumps; written by the sink's
+    /// own encoders (zstd) and by the Parquet column writer (snappy, which they leave to it):
+    /// same rows, and for each of these columns the same chunk statistics, the same column index
     /// and the same pages in the offset index.
     #[test]
-    fn key_chunks_match_the_column_writer() {
+    fn own_chunks_match_the_column_writer() {
         use rdbinsight_sink_api::{RecordBuilder, Row};
         let mut keys: Vec<(i64, Vec<u8>)> = Vec::new();
         for db in [0i64, 2, 5] {
@@ -519,13 +545,18 @@ mod tests {
         }
         keys.sort();
         let mut b = RecordBuilder::new("c", 7, "i", keys.len());
-        for (db, key) in &keys {
+        for (i, (db, key)) in keys.iter().enumerate() {
+            let i = i as i64;
             b.append(&Row {
                 db: *db,
                 key,
                 key_type: "string",
-                member_count: 1,
-                rdb_size: key.len() as i64,
+                member_count: if i % 13 == 0 { i64::MIN + i } else { i % 5 },
+                rdb_size: if i % 17 == 0 {
+                    i64::MAX - i
+                } else {
+                    key.len() as i64 - 40
+                },
                 encoding: "raw",
                 expire_at_ms: None,
                 idle_seconds: None,
@@ -544,18 +575,45 @@ mod tests {
                 .set_statistics_enabled(EnabledStatistics::Page)
                 .set_column_dictionary_enabled(ColumnPath::from(schema::KEY), false)
                 .set_column_encoding(ColumnPath::from(schema::KEY), Encoding::DELTA_BYTE_ARRAY)
+                .set_column_dictionary_enabled(ColumnPath::from(schema::DB), false)
+                .set_column_encoding(ColumnPath::from(schema::DB), Encoding::DELTA_BINARY_PACKED)
+                .set_column_dictionary_enabled(ColumnPath::from(schema::MEMBER_COUNT), false)
+                .set_column_encoding(
+                    ColumnPath::from(schema::MEMBER_COUNT),
+                    Encoding::DELTA_BINARY_PACKED,
+                )
+                .set_column_dictionary_enabled(ColumnPath::from(schema::RDB_SIZE), false)
+                .set_column_encoding(
+                    ColumnPath::from(schema::RDB_SIZE),
+                    Encoding::DELTA_BINARY_PACKED,
+                )
                 .build()
         };
         let zstd = parquet::basic::Compression::ZSTD(Default::default());
         let snappy = parquet::basic::Compression::SNAPPY;
-        assert!(key_column_supported(
+        assert!(written_here(
             &props(zstd),
-            &ColumnPath::from(schema::KEY)
+            &ColumnPath::from(schema::KEY),
+            Encoding::DELTA_BYTE_ARRAY
         ));
-        assert!(!key_column_supported(
+        assert!(!written_here(
             &props(snappy),
-            &ColumnPath::from(schema::KEY)
+            &ColumnPath::from(schema::KEY),
+            Encoding::DELTA_BYTE_ARRAY
         ));
+        for name in [schema::DB, schema::MEMBER_COUNT, schema::RDB_SIZE] {
+            let path = ColumnPath::from(name);
+            assert!(written_here(
+                &props(zstd),
+                &path,
+                Encoding::DELTA_BINARY_PACKED
+            ));
+            assert!(!written_here(
+                &props(snappy),
+                &path,
+                Encoding::DELTA_BINARY_PACKED
+            ));
+        }
         let dir = tempfile::tempdir().unwrap();
         let (ours, ours_meta) = write_file(dir.path(), "ours.parquet", &batch, props(zstd));
         let (theirs, theirs_meta) = write_file(dir.path(), "theirs.parquet", &batch, props(snappy));
@@ -563,36 +621,47 @@ mod tests {
         assert_eq!(rows_of(&theirs), rows_of(&[batch]));
         assert!(ours_meta.num_row_groups() > 2);
         assert_eq!(ours_meta.num_row_groups(), theirs_meta.num_row_groups());
-        let key = 4;
         let mut pages = 0;
-        for g in 0..ours_meta.num_row_groups() {
-            let (a, b) = (
-                ours_meta.row_group(g).column(key),
-                theirs_meta.row_group(g).column(key),
-            );
-            assert_eq!(a.column_path().string(), schema::KEY);
-            assert_eq!(a.statistics(), b.statistics(), "row group {g}");
-            assert_eq!(a.num_values(), b.num_values());
-            let (ia, ib) = (
-                ours_meta.page_index_for_row_group(g),
-                theirs_meta.page_index_for_row_group(g),
-            );
-            assert_eq!(
-                format!("{:?}", ia.column_index(key).unwrap()),
-                format!("{:?}", ib.column_index(key).unwrap()),
-                "row group {g}"
-            );
-            let first_rows = |o: &parquet::file::page_index::offset_index::OffsetIndexMetaData| {
-                o.page_locations()
-                    .iter()
-                    .map(|p| p.first_row_index)
-                    .collect::<Vec<_>>()
-            };
-            let (oa, ob) = (ia.offset_index(key).unwrap(), ib.offset_index(key).unwrap());
-            assert_eq!(first_rows(oa), first_rows(ob), "row group {g}");
-            pages += first_rows(oa).len();
+        for (key, name) in [
+            (3, schema::DB),
+            (4, schema::KEY),
+            (6, schema::MEMBER_COUNT),
+            (7, schema::RDB_SIZE),
+        ] {
+            for g in 0..ours_meta.num_row_groups() {
+                let (a, b) = (
+                    ours_meta.row_group(g).column(key),
+                    theirs_meta.row_group(g).column(key),
+                );
+                assert_eq!(a.column_path().string(), name);
+                assert_eq!(
+                    a.encodings().collect::<Vec<_>>(),
+                    b.encodings().collect::<Vec<_>>()
+                );
+                assert_eq!(a.statistics(), b.statistics(), "{name}, row group {g}");
+                assert_eq!(a.num_values(), b.num_values());
+                let (ia, ib) = (
+                    ours_meta.page_index_for_row_group(g),
+                    theirs_meta.page_index_for_row_group(g),
+                );
+                assert_eq!(
+                    format!("{:?}", ia.column_index(key).unwrap()),
+                    format!("{:?}", ib.column_index(key).unwrap()),
+                    "{name}, row group {g}"
+                );
+                let first_rows =
+                    |o: &parquet::file::page_index::offset_index::OffsetIndexMetaData| {
+                        o.page_locations()
+                            .iter()
+                            .map(|p| p.first_row_index)
+                            .collect::<Vec<_>>()
+                    };
+                let (oa, ob) = (ia.offset_index(key).unwrap(), ib.offset_index(key).unwrap());
+                assert_eq!(first_rows(oa), first_rows(ob), "{name}, row group {g}");
+                pages += first_rows(oa).len();
+            }
         }
-        assert!(pages > 40, "{pages} pages");
+        assert!(pages > 160, "{pages} pages");
     }
 
     /// Pages of the sink's key encoder are cut at the page size too, and each batch's first
@@ -614,7 +683,11 @@ mod tests {
             .set_column_dictionary_enabled(ColumnPath::from(schema::KEY), false)
             .set_column_encoding(ColumnPath::from(schema::KEY), Encoding::DELTA_BYTE_ARRAY)
             .build();
-        assert!(key_column_supported(&props, &ColumnPath::from(schema::KEY)));
+        assert!(written_here(
+            &props,
+            &ColumnPath::from(schema::KEY),
+            Encoding::DELTA_BYTE_ARRAY
+        ));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.parquet");
         let mut w =

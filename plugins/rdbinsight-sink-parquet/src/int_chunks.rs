@@ -1,0 +1,125 @@
+//! Column chunks of the required 64-bit integer columns (db, member count, rdb size),
+//! `DELTA_BINARY_PACKED`-coded here rather than by the Parquet column writer, with statistics
+//! and a page index.
+//!
+//! The column writer's delta encoder, its per-value statistics and its levels cost several
+//! times what these columns need: a page's values are copied, their minimum and maximum taken
+//! in one pass, and the deltas packed by [`put_delta_binary_packed`]. Pages are cut at the
+//! writer's row limit or page size and compressed with the file's codec (zstd or none).
+
+use anyhow::{ensure, Context, Result};
+use arrow_array::{Array, Int64Array};
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding};
+use parquet::column::page::Page;
+use parquet::column::writer::ColumnCloseResult;
+use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::schema::types::ColumnDescPtr;
+
+use crate::chunk::{PageIndex, Pages};
+use crate::delta::put_delta_binary_packed;
+
+/// One integer column: the rows of the row group in progress.
+pub struct IntColumn {
+    descr: ColumnDescPtr,
+    codec: Compression,
+    /// Rows per data page at most.
+    page_rows: usize,
+    /// The page in progress.
+    values: Vec<i64>,
+    /// The chunk so far.
+    pages: Pages,
+    rows: usize,
+    min_max: Option<(i64, i64)>,
+    index: PageIndex<i64>,
+}
+
+impl IntColumn {
+    /// A column of the file's column `descr`, pages compressed with `codec` (see
+    /// [`crate::chunk::supports`]) and cut at `page_rows` rows or `page_bytes` bytes.
+    pub fn new(
+        descr: ColumnDescPtr,
+        codec: Compression,
+        page_rows: usize,
+        page_bytes: usize,
+    ) -> Self {
+        // Eight bytes a value at most once packed (and the header).
+        let page_rows = page_rows.min(page_bytes / 8).max(1);
+        Self {
+            descr,
+            codec,
+            page_rows,
+            values: Vec::with_capacity(page_rows),
+            pages: Pages::new(codec),
+            rows: 0,
+            min_max: None,
+            index: PageIndex::default(),
+        }
+    }
+
+    /// Adds the values of `a`, which must have no nulls.
+    pub fn push(&mut self, a: &Int64Array) -> Result<()> {
+        ensure!(
+            a.null_count() == 0,
+            "column {} has nulls",
+            self.descr.name()
+        );
+        let mut values = a.values().as_ref();
+        while !values.is_empty() {
+            let take = (self.page_rows - self.values.len()).min(values.len());
+            self.values.extend_from_slice(&values[..take]);
+            values = &values[take..];
+            if self.values.len() >= self.page_rows {
+                self.flush_page()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the page in progress, if it has rows.
+    fn flush_page(&mut self) -> Result<()> {
+        let (Some(&min), Some(&max)) = (self.values.iter().min(), self.values.iter().max()) else {
+            return Ok(());
+        };
+        let mut encoded = Vec::with_capacity(self.values.len() + 64);
+        put_delta_binary_packed(&self.values, &mut encoded);
+        let rows = self.values.len();
+        let page = Page::DataPage {
+            buf: Bytes::from(encoded),
+            num_values: u32::try_from(rows).context("too many values in one page")?,
+            encoding: Encoding::DELTA_BINARY_PACKED,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let written = self.pages.write(page)?;
+        self.index.add(&written, rows, min, max)?;
+        self.min_max = Some(match self.min_max {
+            Some((lo, hi)) => (lo.min(min), hi.max(max)),
+            None => (min, max),
+        });
+        self.rows += rows;
+        self.values.clear();
+        Ok(())
+    }
+
+    /// The chunk of the rows so far (then none are left): its bytes and its metadata, offsets
+    /// relative to those bytes.
+    pub fn close(&mut self) -> Result<(Bytes, ColumnCloseResult)> {
+        self.flush_page()?;
+        let rows = std::mem::take(&mut self.rows);
+        let pages = std::mem::replace(&mut self.pages, Pages::new(self.codec));
+        let index = std::mem::take(&mut self.index)
+            .build(self.descr.physical_type(), |v| v.to_le_bytes().to_vec())?;
+        let (min, max) = self.min_max.take().unzip();
+        let statistics = Statistics::Int64(ValueStatistics::new(min, max, None, Some(0), false));
+        pages.finish(
+            &self.descr,
+            rows,
+            vec![Encoding::RLE, Encoding::DELTA_BINARY_PACKED],
+            false,
+            statistics,
+            index,
+        )
+    }
+}
