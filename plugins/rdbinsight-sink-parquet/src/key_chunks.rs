@@ -249,14 +249,12 @@ impl KeyColumn {
     /// The chunk of the rows so far (then none are left): its bytes and its metadata, offsets
     /// relative to those bytes.
     pub fn close(&mut self) -> Result<(Bytes, ColumnCloseResult)> {
-        if let Some((keys, i)) = &self.last {
+        if let Some((keys, i)) = self.last.take() {
             if !self.prefixes.is_empty() {
-                let last = keys.value(*i).to_vec();
-                self.end_run(&last);
+                self.end_run(keys.value(i));
             }
         }
         self.flush_page()?;
-        self.last = None;
         let rows = std::mem::take(&mut self.rows);
         let pages = std::mem::replace(&mut self.pages, Pages::new(self.codec));
         let chunk = std::mem::take(&mut self.chunk);
