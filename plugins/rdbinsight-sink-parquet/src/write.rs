@@ -617,7 +617,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (ours, ours_meta) = write_file(dir.path(), "ours.parquet", &batch, props(zstd));
         let (theirs, theirs_meta) = write_file(dir.path(), "theirs.parquet", &batch, props(snappy));
-        assert_eq!(rows_of(&ours), rows_of(&[batch.clone()]));
+        assert_eq!(rows_of(&ours), rows_of(std::slice::from_ref(&batch)));
         assert_eq!(rows_of(&theirs), rows_of(&[batch]));
         assert!(ours_meta.num_row_groups() > 2);
         assert_eq!(ours_meta.num_row_groups(), theirs_meta.num_row_groups());

@@ -209,7 +209,7 @@ impl Cursor {
         &self.body()[self.key.clone()]
     }
 
-    #[inline]
+    #[inline(always)]
     fn less(&self, other: &Cursor) -> bool {
         match self.head.cmp(&other.head) {
             // Equal heads: the first window of both keys is the same, compare the rest (both

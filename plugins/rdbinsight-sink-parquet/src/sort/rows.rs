@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
 use arrow_array::{
-    Array, BinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMillisecondArray, TimestampNanosecondArray,
+    Array, ArrowPrimitiveType, BinaryArray, Int32Array, Int64Array, PrimitiveArray, RecordBatch,
+    StringArray, TimestampMillisecondArray, TimestampNanosecondArray,
 };
 use rdbinsight_sink_api::{schema, RecordBuilder, Row};
 
@@ -201,6 +201,17 @@ fn put_head(out: &mut Vec<u8>, ints: [u64; 4], head: [u8; 3]) {
     out.truncate(len + n);
 }
 
+/// Value `r` of a nullable column, `None` when null; a column of nulls only (most nullable
+/// columns of most files) answers without looking at its bitmap.
+#[inline(always)]
+fn nullable<T: ArrowPrimitiveType>(a: &PrimitiveArray<T>, r: usize) -> Option<T::Native> {
+    match a.nulls() {
+        None => Some(a.value(r)),
+        Some(n) if n.null_count() == n.len() => None,
+        Some(n) => n.is_valid(r).then(|| a.value(r)),
+    }
+}
+
 /// Appends row `r` of `cols` to `out` in the row form.
 pub fn encode_row(
     cols: &Columns<'_>,
@@ -229,21 +240,11 @@ pub fn encode_row(
             out.extend_from_slice(&zigzag(v).to_le_bytes());
         }
     };
-    let valid = |a: &dyn Array| a.is_valid(r);
-    optional(HAS_EXPIRE, valid(cols.expire).then(|| cols.expire.value(r)));
-    optional(HAS_IDLE, valid(cols.idle).then(|| cols.idle.value(r)));
-    optional(
-        HAS_FREQ,
-        valid(cols.freq).then(|| cols.freq.value(r).into()),
-    );
-    optional(
-        HAS_CODIS,
-        valid(cols.codis).then(|| cols.codis.value(r).into()),
-    );
-    optional(
-        HAS_REDIS,
-        valid(cols.redis).then(|| cols.redis.value(r).into()),
-    );
+    optional(HAS_EXPIRE, nullable(cols.expire, r));
+    optional(HAS_IDLE, nullable(cols.idle, r));
+    optional(HAS_FREQ, nullable(cols.freq, r).map(i64::from));
+    optional(HAS_CODIS, nullable(cols.codis, r).map(i64::from));
+    optional(HAS_REDIS, nullable(cols.redis, r).map(i64::from));
     out[flags_at] = flags;
     let body = out.len() - start - LEN_BYTES;
     let Ok(body) = u32::try_from(body) else {
