@@ -98,6 +98,19 @@ impl Pages {
     }
 }
 
+/// A data page (v1) of `values` values of a required column, `buf` holding them in
+/// `encoding` (no levels: a required, flat column has none).
+pub fn data_page(buf: Vec<u8>, values: usize, encoding: Encoding) -> Result<Page> {
+    Ok(Page::DataPage {
+        buf: Bytes::from(buf),
+        num_values: u32::try_from(values).context("too many values in one page")?,
+        encoding,
+        def_level_encoding: Encoding::RLE,
+        rep_level_encoding: Encoding::RLE,
+        statistics: None,
+    })
+}
+
 /// `page` compressed with `codec`.
 fn compress(page: Page, codec: Compression) -> Result<CompressedPage> {
     let size = page.buffer().len();

@@ -145,7 +145,6 @@ impl ConstantColumn {
                 self.descr.name()
             ),
         };
-        let values = u32::try_from(rows).context("row group too large")?;
         // Dictionary indices of bit width 1: one RLE run of `rows` zeros (header: the run
         // length shifted left by one, as a varint; then the value in one byte).
         let mut indices = vec![1u8];
@@ -155,7 +154,7 @@ impl ConstantColumn {
             &self.descr,
             Compression::UNCOMPRESSED,
             dict_chunk::dictionary_page(plain, 1, true),
-            [dict_chunk::data_page(indices, values)],
+            [dict_chunk::data_page(indices, rows)],
             rows,
             statistics,
         )

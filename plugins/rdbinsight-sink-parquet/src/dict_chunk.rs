@@ -10,7 +10,7 @@ use parquet::column::writer::ColumnCloseResult;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use crate::chunk::Pages;
+use crate::chunk::{self, Pages};
 
 /// Byte-array `values` PLAIN-encoded (each a 4-byte little-endian length, then its bytes),
 /// and how many there are.
@@ -38,15 +38,8 @@ pub fn dictionary_page(plain: Vec<u8>, entries: u32, is_sorted: bool) -> Page {
 
 /// A data page of `values` dictionary indices (`indices`: the bit width byte, then the
 /// RLE/bit-packed hybrid runs).
-pub fn data_page(indices: Vec<u8>, values: u32) -> Page {
-    Page::DataPage {
-        buf: Bytes::from(indices),
-        num_values: values,
-        encoding: Encoding::RLE_DICTIONARY,
-        def_level_encoding: Encoding::RLE,
-        rep_level_encoding: Encoding::RLE,
-        statistics: None,
-    }
+pub fn data_page(indices: Vec<u8>, values: usize) -> Result<Page> {
+    chunk::data_page(indices, values, Encoding::RLE_DICTIONARY)
 }
 
 /// The chunk of `rows` rows of column `descr` made of `dictionary` and `data` pages,
@@ -55,13 +48,13 @@ pub fn write(
     descr: &ColumnDescPtr,
     codec: Compression,
     dictionary: Page,
-    data: impl IntoIterator<Item = Page>,
+    data: impl IntoIterator<Item = Result<Page>>,
     rows: usize,
     statistics: Statistics,
 ) -> Result<(Bytes, ColumnCloseResult)> {
     let mut pages = Pages::new(codec);
-    for page in std::iter::once(dictionary).chain(data) {
-        pages.write(page)?;
+    for page in std::iter::once(Ok(dictionary)).chain(data) {
+        pages.write(page?)?;
     }
     let encodings = vec![Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY];
     pages.finish(descr, rows, encodings, true, statistics, None)

@@ -7,16 +7,15 @@
 //! in one pass, and the deltas packed by [`put_delta_binary_packed`]. Pages are cut at the
 //! writer's row limit or page size and compressed with the file's codec (zstd or none).
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use arrow_array::{Array, Int64Array};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::Page;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
 
-use crate::chunk::{PageIndex, Pages};
+use crate::chunk::{self, PageIndex, Pages};
 use crate::delta::put_delta_binary_packed;
 
 /// One integer column: the rows of the row group in progress.
@@ -84,14 +83,7 @@ impl IntColumn {
         let mut encoded = Vec::with_capacity(self.values.len() + 64);
         put_delta_binary_packed(&self.values, &mut encoded);
         let rows = self.values.len();
-        let page = Page::DataPage {
-            buf: Bytes::from(encoded),
-            num_values: u32::try_from(rows).context("too many values in one page")?,
-            encoding: Encoding::DELTA_BINARY_PACKED,
-            def_level_encoding: Encoding::RLE,
-            rep_level_encoding: Encoding::RLE,
-            statistics: None,
-        };
+        let page = chunk::data_page(encoded, rows, Encoding::DELTA_BINARY_PACKED)?;
         let written = self.pages.write(page)?;
         self.index.add(&written, rows, min, max)?;
         self.min_max = Some(match self.min_max {

@@ -13,18 +13,17 @@
 //! (zstd or none); each gets its entry in the column index (truncated minimum and maximum) and
 //! the offset index, as the column writer writes them.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use arrow_array::{Array, BinaryArray};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
-use parquet::column::page::Page;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
 use rdbinsight_sink_api::keys::shared_len;
 
-use crate::chunk::{PageIndex, Pages};
+use crate::chunk::{self, PageIndex, Pages};
 use crate::delta::put_delta_binary_packed;
 
 /// Limits of the key column's pages and statistics, from the writer's properties.
@@ -226,14 +225,7 @@ impl KeyColumn {
         put_delta_binary_packed(&self.prefixes, &mut encoded);
         put_delta_binary_packed(&self.suffix_lens, &mut encoded);
         encoded.extend_from_slice(&self.suffixes);
-        let page = Page::DataPage {
-            buf: Bytes::from(encoded),
-            num_values: u32::try_from(values).context("too many keys in one page")?,
-            encoding: Encoding::DELTA_BYTE_ARRAY,
-            def_level_encoding: Encoding::RLE,
-            rep_level_encoding: Encoding::RLE,
-            statistics: None,
-        };
+        let page = chunk::data_page(encoded, values, Encoding::DELTA_BYTE_ARRAY)?;
         let written = self.pages.write(page)?;
         self.chunk.add(&min, &max);
         let (lo, _) = truncate_min(&min.0, self.limits.index_truncate);

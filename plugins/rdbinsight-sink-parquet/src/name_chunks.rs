@@ -94,7 +94,7 @@ impl NameColumn {
         let data = codes.chunks(self.page_rows).map(|page_codes| {
             let mut indices = vec![width];
             pack(page_codes, width, &mut indices);
-            dict_chunk::data_page(indices, page_codes.len() as u32)
+            dict_chunk::data_page(indices, page_codes.len())
         });
         let min = names.iter().min().cloned().map(ByteArray::from);
         let max = names.iter().max().cloned().map(ByteArray::from);

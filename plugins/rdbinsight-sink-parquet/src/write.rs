@@ -15,8 +15,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, ensure, Context, Result};
-use arrow_array::{BinaryArray, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, SchemaRef};
+use arrow_array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, SchemaRef};
 use parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
     ArrowRowGroupWriterFactory,
@@ -53,6 +53,17 @@ fn written_here(props: &WriterProperties, path: &ColumnPath, encoding: Encoding)
         && !props.offset_index_disabled()
         && props.bloom_filter_properties(path).is_none()
         && !props.write_page_header_statistics(path)
+}
+
+/// `column` as the array type its encoder takes.
+fn typed<'a, T: 'static>(column: &'a ArrayRef, field: &Field) -> Result<&'a T> {
+    column.as_any().downcast_ref::<T>().with_context(|| {
+        format!(
+            "column {} is {}, not the type its encoder takes",
+            field.name(),
+            column.data_type()
+        )
+    })
 }
 
 /// Who encodes a column.
@@ -284,24 +295,13 @@ impl ParallelWriter {
                 Encoder::Local => mine.extend(compute_leaves(field, column)?),
                 Encoder::Helper => theirs.extend(compute_leaves(field, column)?),
                 Encoder::Constant(c) => self.constants[c].check(column)?,
-                Encoder::Name(n) => self.names[n].push(
-                    column
-                        .as_any()
-                        .downcast_ref::<StringArray>()
-                        .context("a name column is not a string array")?,
-                )?,
-                Encoder::Key => self.key.as_mut().context("no key column encoder")?.push(
-                    column
-                        .as_any()
-                        .downcast_ref::<BinaryArray>()
-                        .context("the key column is not a binary array")?,
-                )?,
-                Encoder::Int(n) => self.ints[n].push(
-                    column
-                        .as_any()
-                        .downcast_ref::<Int64Array>()
-                        .context("an integer column is not a 64-bit integer array")?,
-                )?,
+                Encoder::Name(n) => self.names[n].push(typed::<StringArray>(column, field)?)?,
+                Encoder::Key => self
+                    .key
+                    .as_mut()
+                    .context("no key column encoder")?
+                    .push(typed::<BinaryArray>(column, field)?)?,
+                Encoder::Int(n) => self.ints[n].push(typed::<Int64Array>(column, field)?)?,
             }
         }
         self.send(Job::Leaves(theirs))?;
@@ -453,18 +453,11 @@ mod tests {
         let names: Vec<String> = (0..300).map(|i| format!("module-{i:03}")).collect();
         for i in 0..4000usize {
             let key = format!("k{i:05}");
+            let encoding = if i % 11 == 0 { "raw" } else { "listpack" };
             b.append(&Row {
-                db: 0,
-                key: key.as_bytes(),
                 key_type: &names[(i / 3) % names.len()],
-                member_count: 1,
-                rdb_size: 2,
-                encoding: if i % 11 == 0 { "raw" } else { "listpack" },
-                expire_at_ms: None,
-                idle_seconds: None,
-                freq: None,
-                codis_slot: None,
-                redis_slot: None,
+                encoding,
+                ..plain_row(0, key.as_bytes(), 1, 2)
             });
         }
         let batch = b.finish().unwrap();
@@ -491,6 +484,23 @@ mod tests {
         assert_eq!(s.max_opt().unwrap().as_utf8().unwrap(), "module-299");
         let got: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
         assert_eq!(rows_of(&got), rows_of(&[batch]));
+    }
+
+    /// A row of a string key without TTL, LRU/LFU or slot.
+    fn plain_row(db: i64, key: &[u8], members: i64, size: i64) -> rdbinsight_sink_api::Row<'_> {
+        rdbinsight_sink_api::Row {
+            db,
+            key,
+            key_type: "string",
+            member_count: members,
+            rdb_size: size,
+            encoding: "raw",
+            expire_at_ms: None,
+            idle_seconds: None,
+            freq: None,
+            codis_slot: None,
+            redis_slot: None,
+        }
     }
 
     /// Writes `batch` to a file in `dir` with `props`; its metadata with the page index.
@@ -526,7 +536,7 @@ mod tests {
     /// and the same pages in the offset index.
     #[test]
     fn own_chunks_match_the_column_writer() {
-        use rdbinsight_sink_api::{RecordBuilder, Row};
+        use rdbinsight_sink_api::RecordBuilder;
         let mut keys: Vec<(i64, Vec<u8>)> = Vec::new();
         for db in [0i64, 2, 5] {
             keys.push((db, Vec::new()));
@@ -547,23 +557,13 @@ mod tests {
         let mut b = RecordBuilder::new("c", 7, "i", keys.len());
         for (i, (db, key)) in keys.iter().enumerate() {
             let i = i as i64;
-            b.append(&Row {
-                db: *db,
-                key,
-                key_type: "string",
-                member_count: if i % 13 == 0 { i64::MIN + i } else { i % 5 },
-                rdb_size: if i % 17 == 0 {
-                    i64::MAX - i
-                } else {
-                    key.len() as i64 - 40
-                },
-                encoding: "raw",
-                expire_at_ms: None,
-                idle_seconds: None,
-                freq: None,
-                codis_slot: None,
-                redis_slot: None,
-            });
+            let members = if i % 13 == 0 { i64::MIN + i } else { i % 5 };
+            let size = if i % 17 == 0 {
+                i64::MAX - i
+            } else {
+                key.len() as i64 - 40
+            };
+            b.append(&plain_row(*db, key, members, size));
         }
         let batch = b.finish().unwrap();
         let props = |codec| {
