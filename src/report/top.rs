@@ -163,7 +163,8 @@ impl TopKeys {
 
 #[cfg(test)]
 mod tests {
-    use rdbinsight_sink_api::{RecordBuilder, Row};
+    use rdbinsight_sink_api::testing::string_row;
+    use rdbinsight_sink_api::RecordBuilder;
 
     use crate::report::aggregate::{Aggregator, TOP_KEYS};
 
@@ -176,19 +177,7 @@ mod tests {
                 for (db, key) in chunk {
                     let n: i64 = key[2..].parse().unwrap();
                     let size = if n % 97 == 0 { 50 + n % 7 } else { 30 };
-                    b.append(&Row {
-                        db: *db,
-                        key: key.as_bytes(),
-                        key_type: "string",
-                        member_count: 16,
-                        rdb_size: size,
-                        encoding: "raw",
-                        expire_at_ms: None,
-                        idle_seconds: None,
-                        freq: None,
-                        codis_slot: None,
-                        redis_slot: None,
-                    });
+                    b.append(&string_row(*db, key.as_bytes(), 16, size));
                 }
                 b.finish().unwrap()
             })

@@ -12,7 +12,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 
-use crate::{record_schema, Committed, InstanceInfo, InstanceStats, RunInfo, SinkConfig};
+use crate::{record_schema, Committed, InstanceInfo, InstanceStats, Row, RunInfo, SinkConfig};
 
 /// Names of the two instances the committed run writes.
 pub const INSTANCES: [&str; 2] = ["10.0.0.1:6379", "10.0.0.2:6380"];
@@ -30,6 +30,23 @@ pub struct ConformanceReport {
     pub committed: Committed,
     /// The aborted run (nothing of it may be visible).
     pub aborted_run: RunInfo,
+}
+
+/// A row of a string key (type `string`, encoding `raw`) without TTL, LRU/LFU or slot.
+pub fn string_row(db: i64, key: &[u8], member_count: i64, rdb_size: i64) -> Row<'_> {
+    Row {
+        db,
+        key,
+        key_type: "string",
+        member_count,
+        rdb_size,
+        encoding: "raw",
+        expire_at_ms: None,
+        idle_seconds: None,
+        freq: None,
+        codis_slot: None,
+        redis_slot: None,
+    }
 }
 
 /// One batch of synthetic rows for `instance`, rows `start..start+len`, covering null and

@@ -1,8 +1,9 @@
-//! Parquet's delta encodings as the key column uses them: `DELTA_BINARY_PACKED` integers, and
-//! `DELTA_BYTE_ARRAY` values (prefix lengths, suffix lengths, suffix bytes). Decoding keeps
-//! the values front-coded instead of rebuilding them whole, and checks every length and
-//! offset: bad pages give an error naming the byte offset in the page, never a panic.
-//! Encoding writes the length runs of the key pages the sink writes itself.
+//! Parquet's delta encodings as the sink uses them: `DELTA_BINARY_PACKED` integers, and
+//! `DELTA_BYTE_ARRAY` values (prefix lengths, suffix lengths, suffix bytes). Decoding (of the
+//! key pages, for reports) keeps the values front-coded instead of rebuilding them whole, and
+//! checks every length and offset: bad pages give an error naming the byte offset in the page,
+//! never a panic. Encoding writes the pages of the integer columns and the length runs of the
+//! key pages the sink writes itself.
 
 use anyhow::{bail, ensure, Context, Result};
 

@@ -1,13 +1,15 @@
 //! Parquet encoding of the sorted batches on two threads.
 //!
-//! The columns of each row group are split between the calling thread (the key, type and
-//! encoding) and a helper thread (every other column but the constant ones): each encodes and
+//! The columns of each row group are split between the calling thread (the required columns:
+//! key, db, type, member count, rdb size, encoding) and a helper thread (the nullable ones, and
+//! any the sink's own encoders leave to the column writer): each encodes and
 //! compresses its columns, then the calling thread splices the finished column chunks into the
 //! row group in schema order. The columns with one value per file (cluster, batch, instance) are
 //! not encoded row by row: their chunks come from [`ConstantColumn`], encoded once per row-group
 //! size; type and encoding are dictionary-encoded by [`NameColumn`], the key front-coded by
-//! [`KeyColumn`] (with its statistics and page index). The file reads as one `ArrowWriter` would
-//! write it (same properties, the Arrow schema embedded), but for page indexes, which the
+//! [`KeyColumn`] and db, member count and rdb size delta-packed by [`IntColumn`] (these two
+//! with statistics and page indexes). The file reads as one `ArrowWriter`
+//! would write it (same properties, the Arrow schema embedded), but for page indexes, which the
 //! constant and name columns do not have.
 
 use std::fs::File;
@@ -77,8 +79,8 @@ enum Encoder {
     Constant(usize),
     /// [`NameColumn`]: the `n`th of them.
     Name(usize),
-    /// [`KeyColumn`].
-    Key,
+    /// [`KeyColumn`]: the `n`th of them (the key column is the only one).
+    Key(usize),
     /// [`IntColumn`]: the `n`th of them.
     Int(usize),
 }
@@ -142,7 +144,7 @@ pub struct ParallelWriter {
     encoders: Vec<Encoder>,
     constants: Vec<ConstantColumn>,
     names: Vec<NameColumn>,
-    key: Option<KeyColumn>,
+    keys: Vec<KeyColumn>,
     ints: Vec<IntColumn>,
     writers: Vec<ArrowColumnWriter>,
     jobs: Option<mpsc::SyncSender<Job>>,
@@ -168,7 +170,7 @@ impl ParallelWriter {
         );
         let mut constants = Vec::new();
         let mut names = Vec::new();
-        let mut key = None;
+        let mut keys = Vec::new();
         let mut encoders = Vec::new();
         let mut ints = Vec::new();
         for (i, f) in schema.fields().iter().enumerate() {
@@ -181,7 +183,7 @@ impl ParallelWriter {
             let page_rows = props.data_page_row_count_limit();
             encoders.push(
                 if name == LOCAL_COLUMN && here(Encoding::DELTA_BYTE_ARRAY) {
-                    key = Some(KeyColumn::new(
+                    keys.push(KeyColumn::new(
                         descr.clone(),
                         codec,
                         KeyLimits {
@@ -191,7 +193,7 @@ impl ParallelWriter {
                             index_truncate: props.column_index_truncate_length(),
                         },
                     ));
-                    Encoder::Key
+                    Encoder::Key(keys.len() - 1)
                 } else if name == LOCAL_COLUMN {
                     Encoder::Local
                 } else if CONSTANT_COLUMNS.contains(&name) {
@@ -224,7 +226,7 @@ impl ParallelWriter {
             encoders,
             constants,
             names,
-            key,
+            keys,
             ints,
             writers: Vec::new(),
             jobs: Some(jobs),
@@ -259,7 +261,7 @@ impl ParallelWriter {
             match encoder {
                 Encoder::Local => mine.push(w),
                 Encoder::Helper => theirs.push(w),
-                Encoder::Constant(_) | Encoder::Name(_) | Encoder::Key | Encoder::Int(_) => {}
+                Encoder::Constant(_) | Encoder::Name(_) | Encoder::Key(_) | Encoder::Int(_) => {}
             }
         }
         self.writers = mine;
@@ -296,11 +298,7 @@ impl ParallelWriter {
                 Encoder::Helper => theirs.extend(compute_leaves(field, column)?),
                 Encoder::Constant(c) => self.constants[c].check(column)?,
                 Encoder::Name(n) => self.names[n].push(typed::<StringArray>(column, field)?)?,
-                Encoder::Key => self
-                    .key
-                    .as_mut()
-                    .context("no key column encoder")?
-                    .push(typed::<BinaryArray>(column, field)?)?,
+                Encoder::Key(n) => self.keys[n].push(typed::<BinaryArray>(column, field)?)?,
                 Encoder::Int(n) => self.ints[n].push(typed::<Int64Array>(column, field)?)?,
             }
         }
@@ -338,33 +336,28 @@ impl ParallelWriter {
         let (mut mine, mut theirs) = (mine.into_iter(), theirs.into_iter());
         let mut group = self.file.next_row_group()?;
         for &encoder in &self.encoders {
-            let chunk = match encoder {
-                Encoder::Local => mine.next(),
-                Encoder::Helper => theirs.next(),
+            // The chunks of the sink's own encoders: bytes and metadata to append.
+            let (bytes, close) = match encoder {
+                Encoder::Local | Encoder::Helper => {
+                    let chunk = if encoder == Encoder::Local {
+                        mine.next()
+                    } else {
+                        theirs.next()
+                    };
+                    chunk
+                        .context("a column chunk is missing")?
+                        .append_to_row_group(&mut group)?;
+                    continue;
+                }
                 Encoder::Constant(c) => {
                     self.constants[c].append(self.rows, &mut group)?;
                     continue;
                 }
-                Encoder::Name(n) => {
-                    let (bytes, close) = self.names[n].close()?;
-                    group.append_column(&bytes, close)?;
-                    continue;
-                }
-                Encoder::Key => {
-                    let key = self.key.as_mut().context("no key column encoder")?;
-                    let (bytes, close) = key.close()?;
-                    group.append_column(&bytes, close)?;
-                    continue;
-                }
-                Encoder::Int(n) => {
-                    let (bytes, close) = self.ints[n].close()?;
-                    group.append_column(&bytes, close)?;
-                    continue;
-                }
+                Encoder::Name(n) => self.names[n].close()?,
+                Encoder::Key(n) => self.keys[n].close()?,
+                Encoder::Int(n) => self.ints[n].close()?,
             };
-            chunk
-                .context("a column chunk is missing")?
-                .append_to_row_group(&mut group)?;
+            group.append_column(&bytes, close)?;
         }
         group.close()?;
         self.row_groups += 1;
@@ -399,7 +392,7 @@ impl Drop for ParallelWriter {
 mod tests {
     use super::*;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use rdbinsight_sink_api::testing::sample_batch;
+    use rdbinsight_sink_api::testing::{sample_batch, string_row};
     use rdbinsight_sink_api::{record_schema, RunInfo};
 
     #[test]
@@ -457,7 +450,7 @@ mod tests {
             b.append(&Row {
                 key_type: &names[(i / 3) % names.len()],
                 encoding,
-                ..plain_row(0, key.as_bytes(), 1, 2)
+                ..string_row(0, key.as_bytes(), 1, 2)
             });
         }
         let batch = b.finish().unwrap();
@@ -484,23 +477,6 @@ mod tests {
         assert_eq!(s.max_opt().unwrap().as_utf8().unwrap(), "module-299");
         let got: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
         assert_eq!(rows_of(&got), rows_of(&[batch]));
-    }
-
-    /// A row of a string key without TTL, LRU/LFU or slot.
-    fn plain_row(db: i64, key: &[u8], members: i64, size: i64) -> rdbinsight_sink_api::Row<'_> {
-        rdbinsight_sink_api::Row {
-            db,
-            key,
-            key_type: "string",
-            member_count: members,
-            rdb_size: size,
-            encoding: "raw",
-            expire_at_ms: None,
-            idle_seconds: None,
-            freq: None,
-            codis_slot: None,
-            redis_slot: None,
-        }
     }
 
     /// Writes `batch` to a file in `dir` with `props`; its metadata with the page index.
@@ -563,7 +539,7 @@ mod tests {
             } else {
                 key.len() as i64 - 40
             };
-            b.append(&plain_row(*db, key, members, size));
+            b.append(&string_row(*db, key, members, size));
         }
         let batch = b.finish().unwrap();
         let props = |codec| {

@@ -96,10 +96,10 @@ impl Sorter {
     /// Makes room for one more entry without growing past the budget: the entries grow by
     /// doubling, so their capacity is what counts.
     fn reserve_entry(&mut self) {
-        let list = &mut self.entries.list;
-        if list.len() == list.capacity() {
+        let capacity = self.entries.list.capacity();
+        if self.entries.list.len() == capacity {
             let room = self.budget.saturating_sub(self.used()) / ENTRY_BYTES;
-            let grow = self.entries.list.capacity().clamp(1024, room.max(1024));
+            let grow = capacity.clamp(1024, room.max(1024));
             self.entries.list.reserve_exact(grow);
         }
     }
