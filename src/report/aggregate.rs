@@ -130,9 +130,18 @@ pub const READ_COLUMNS: [&str; 13] = [
 pub(super) struct KeysHalf<'a> {
     /// The row tallies of the batches the reading thread had no time for.
     rows: &'a mut RowTallies,
-    labels: &'a mut LabelTallies,
     tree: &'a mut PrefixTree,
     top: &'a mut TopKeys,
+}
+
+/// The half of [`Aggregator::add`] the reading thread takes: the tallies by type, encoding
+/// and instance of every batch ([`RowsHalf::labels`]), and the other distributions of the
+/// batches it has time for ([`RowsHalf::rows`]).
+pub(super) struct RowsHalf<'a> {
+    /// The tallies by db, TTL, idle time, LFU counter and slot.
+    pub rows: &'a mut RowTallies,
+    /// The tallies by type, encoding and instance.
+    pub labels: &'a mut LabelTallies,
 }
 
 impl KeysHalf<'_> {
@@ -151,19 +160,46 @@ impl KeysHalf<'_> {
         let sizes = typed::<Int64Array>(b, schema::RDB_SIZE)?.values();
         let columns = TopColumns::of(b)?;
         let bad = |e| anyhow!("bad key stream: {e}");
-        if self.top.may_take(&columns) {
-            for (i, ((shared, suffix), &size)) in keys.iter().zip(sizes).enumerate() {
-                self.tree
-                    .add_front_coded(shared, suffix, size.max(0) as u64)
-                    .map_err(bad)?;
+        // Rows that may enter the biggest keys are noted with their keys; when no row of the
+        // batch may, none is looked at.
+        let may_take = self.top.may_take(&columns);
+        let floors = self.top.floors();
+        let (shared, lens, suffixes) = keys.parts();
+        let (mut i, mut at) = (0, 0);
+        while i < shared.len() {
+            // Keys that take the previous key's path, in one go ...
+            let (taken, bytes) = self.tree.add_run(
+                &shared[i..],
+                &lens[i..],
+                suffixes.get(at..).unwrap_or_default(),
+                sizes.get(i..).unwrap_or_default(),
+                |k| may_take && floors.admit(&columns, i + k),
+            );
+            i += taken;
+            at += bytes;
+            // ... then one the general way.
+            let (Some(&shared), Some(&len), Some(&size)) =
+                (shared.get(i), lens.get(i), sizes.get(i))
+            else {
+                break;
+            };
+            let len = len as usize;
+            let suffix = suffixes
+                .get(at..at + len)
+                .ok_or_else(|| anyhow!("bad key stream: suffixes end at key {i}"))?;
+            self.tree
+                .add_front_coded(shared as usize, suffix, size.max(0) as u64)
+                .map_err(bad)?;
+            if may_take {
                 self.top.note(&columns, i, self.tree.last_key());
             }
-            self.top.offer_noted(&columns);
-        } else {
-            // No row of the batch can enter the biggest keys: only the tree looks at them.
-            self.tree.add_all(keys.iter(), sizes).map_err(bad)?;
+            i += 1;
+            at += len;
         }
-        self.labels.add(b)
+        if may_take {
+            self.top.offer_noted(&columns);
+        }
+        Ok(())
     }
 }
 
@@ -388,18 +424,21 @@ impl Aggregator {
     /// Adds the rows of one batch (every column of [`READ_COLUMNS`]).
     pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
         let keys = DeltaKeys::from_binary(typed::<BinaryArray>(b, schema::KEY)?);
-        let (_, mut half) = self.halves();
+        let (rows, mut half) = self.halves();
+        rows.labels.add(b)?;
         half.add(b, &keys, false)
     }
 
-    /// The two halves of [`Aggregator::add`], to feed from two threads: most distributions,
-    /// and the per-key work (prefix tree, biggest keys) with the label tallies.
-    pub(super) fn halves(&mut self) -> (&mut RowTallies, KeysHalf<'_>) {
+    /// The two halves of [`Aggregator::add`], to feed from two threads: the label tallies
+    /// and most distributions, and the per-key work (prefix tree, biggest keys).
+    pub(super) fn halves(&mut self) -> (RowsHalf<'_>, KeysHalf<'_>) {
         (
-            &mut self.rows,
+            RowsHalf {
+                rows: &mut self.rows,
+                labels: &mut self.labels,
+            },
             KeysHalf {
                 rows: &mut self.keys_side_rows,
-                labels: &mut self.labels,
                 tree: &mut self.tree,
                 top: &mut self.top,
             },

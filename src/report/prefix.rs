@@ -309,6 +309,18 @@ struct Step {
     id: Option<IdKind>,
 }
 
+/// The id-like step of the previous key's path that [`PrefixTree::add_run`] lets vary.
+struct Run {
+    /// Its index in the path.
+    step: usize,
+    /// Where its segment starts in the key.
+    start: usize,
+    /// The delimiter that ends it, or None for a last segment running to the key's end.
+    delimiter: Option<u8>,
+    /// What its core is known to be.
+    kind: IdKind,
+}
+
 /// What made an id-like segment one, to tell whether the next key's segment, which shares its
 /// first bytes, still is. A `true` always holds; a `false` may only be unknown.
 #[derive(Clone, Copy)]
@@ -506,19 +518,6 @@ impl PrefixTree {
         Ok(())
     }
 
-    /// Adds front-coded keys (see [`PrefixTree::add_front_coded`]), each with its size: one
-    /// call for a batch.
-    pub fn add_all<'a>(
-        &mut self,
-        keys: impl Iterator<Item = (usize, &'a [u8])>,
-        sizes: &[i64],
-    ) -> Result<(), SharedTooLong> {
-        for ((shared, suffix), &size) in keys.zip(sizes) {
-            self.add_front_coded(shared, suffix, size.max(0) as u64)?;
-        }
-        Ok(())
-    }
-
     /// The fast path of sorted keys such as `user:1001:profile` after `user:1000:profile`:
     /// when the new key differs from the previous one only inside an id-like segment that
     /// stays id-like with the same delimiter, and everything after that segment is the same
@@ -611,6 +610,143 @@ impl PrefixTree {
         path[j].id = Some(IdKind { digits, hex });
         self.pending.add(bytes);
         true
+    }
+
+    /// Adds the keys at the start of a front-coded run (`shared` lengths, suffix `lens`, the
+    /// `suffixes` one after the other, sizes in `sizes`) for as long as each takes the
+    /// previous key's path the way the last id-like segment of that path allows, and
+    /// `stop(k)` is false for key `k`; returns how many keys and suffix bytes it took. The
+    /// common case of sorted keys (`user:1001:profile` after `user:1000:profile`,
+    /// `counter:17` after `counter:16`) with what [`PrefixTree::same_path`] works out for
+    /// each key worked out once: a key taken here is one `same_path` takes, with the same
+    /// outcome; the first other key is left to [`PrefixTree::add_front_coded`].
+    pub fn add_run(
+        &mut self,
+        shared: &[u32],
+        lens: &[u32],
+        suffixes: &[u8],
+        sizes: &[i64],
+        stop: impl Fn(usize) -> bool,
+    ) -> (usize, usize) {
+        let Some(run) = self.run() else {
+            return (0, 0);
+        };
+        let Some(classes) = self.classes.as_ref() else {
+            return (0, 0);
+        };
+        let Run {
+            step: j,
+            start,
+            delimiter,
+            mut kind,
+        } = run;
+        let key = &mut self.key;
+        let first_end = self.path[j].end;
+        let mut end = first_end;
+        let mut tally = Tally::default();
+        let mut at = 0;
+        let mut taken = 0;
+        let keys = shared.iter().zip(lens).zip(sizes);
+        for (k, ((&shared, &len), &size)) in keys.enumerate() {
+            let (shared, len) = (shared as usize, len as usize);
+            let Some(suffix) = suffixes.get(at..at + len) else {
+                break;
+            };
+            if shared < start || stop(k) {
+                break;
+            }
+            let words = if suffix.len() >= 16 && !self.hex_delimiters {
+                hex_words(suffix)
+            } else {
+                None
+            };
+            let (found, suffix_digits, suffix_hex) = match words {
+                Some(digits) => (None, digits, true),
+                None => scan_bytes(suffix, classes),
+            };
+            let (digits, hex) = (kind.digits && suffix_digits, kind.hex && suffix_hex);
+            match delimiter {
+                Some(d) => {
+                    // The segment's bytes change, its delimiter and all after it stay.
+                    let Some(i) = found else {
+                        break;
+                    };
+                    let tail = key.get(end..).unwrap_or_default();
+                    if shared >= end
+                        || !id_like(shared - start + i, digits, hex)
+                        || suffix[i] != d
+                        || !same_bytes(&suffix[i + 1..], tail)
+                    {
+                        break;
+                    }
+                    let new_end = shared + i + 1;
+                    if new_end == end {
+                        copy_short(&mut key[shared..new_end], &suffix[..i + 1]);
+                    } else {
+                        key.truncate(shared);
+                        key.extend_from_slice(suffix);
+                        end = new_end;
+                    }
+                }
+                None => {
+                    // The last segment, running to the end of the key, stays an id.
+                    if found.is_some()
+                        || shared > key.len()
+                        || !id_like(shared - start + len, digits, hex)
+                    {
+                        break;
+                    }
+                    if shared + len == key.len() {
+                        copy_short(&mut key[shared..], suffix);
+                    } else {
+                        key.truncate(shared);
+                        key.extend_from_slice(suffix);
+                    }
+                    end = key.len();
+                }
+            }
+            kind = IdKind { digits, hex };
+            tally.add(size.max(0) as u64);
+            at += len;
+            taken += 1;
+        }
+        if taken > 0 {
+            for s in &mut self.path[j..] {
+                s.end = s.end - first_end + end;
+            }
+            self.path[j].id = Some(kind);
+            self.pending.add_many(tally.keys, tally.bytes);
+        }
+        (taken, at)
+    }
+
+    /// What [`PrefixTree::add_run`] needs of the previous key's path: its last id-like step,
+    /// when [`PrefixTree::same_path`] could take a key that differs only inside it.
+    fn run(&self) -> Option<Run> {
+        if self.classes.is_none() || !self.last_ascii {
+            return None;
+        }
+        let j = self.path.iter().rposition(|s| s.id.is_some())?;
+        let step = &self.path[j];
+        // Every step before it ends with its delimiter (a top segment cut by its first
+        // characters does not).
+        if !self.path[..j].iter().all(|s| s.delimited) {
+            return None;
+        }
+        let delimiter = if step.delimited {
+            // An id-like step is named `*` and its (ASCII) delimiter.
+            Some(*step.name.get(1)?)
+        } else if j > 0 && j + 1 == self.path.len() {
+            None
+        } else {
+            return None;
+        };
+        Some(Run {
+            step: j,
+            start: j.checked_sub(1).map_or(0, |p| self.path[p].end),
+            delimiter,
+            kind: step.id?,
+        })
     }
 
     /// Counts the keys that took the previous key's path into its nodes.
@@ -775,6 +911,7 @@ impl PrefixTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rdbinsight_sink_api::keys::DeltaKeys;
 
     /// Keys of a small alphabet with delimiters, ids and long segments, deterministic.
     fn sample_keys() -> Vec<Vec<u8>> {
@@ -831,6 +968,82 @@ mod tests {
         let c = serde_json::to_string(&shorter.finish()).unwrap();
         assert_eq!(a, b);
         assert_eq!(c, b);
+        assert_eq!(by_runs(&keys, DEFAULT_DELIMITERS).0, b);
+        // Delimiters that are hex digits.
+        let mut plain = PrefixTree::new("a:");
+        for (i, k) in keys.iter().enumerate() {
+            plain.add(k, i as u64);
+        }
+        let b = serde_json::to_string(&plain.finish()).unwrap();
+        assert_eq!(by_runs(&keys, "a:").0, b);
+    }
+
+    #[test]
+    fn runs_take_most_sorted_ids_and_change_nothing() {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for i in 0..3000u64 {
+            keys.push(format!("user:{i}:profile").into_bytes());
+            keys.push(format!("counter:{i}").into_bytes());
+            keys.push(format!("cache:page:{}", i * 7).into_bytes());
+            let token = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            keys.push(format!("session:{token:016x}{:016x}", !token).into_bytes());
+        }
+        keys.sort();
+        let mut plain = PrefixTree::new(DEFAULT_DELIMITERS);
+        for (i, k) in keys.iter().enumerate() {
+            plain.add(k, i as u64);
+        }
+        let (tree, runs) = by_runs(&keys, DEFAULT_DELIMITERS);
+        assert_eq!(tree, serde_json::to_string(&plain.finish()).unwrap());
+        assert!(runs > keys.len() * 9 / 10, "{runs} of {} keys", keys.len());
+    }
+
+    /// The tree of `keys` (sorted; key `i` of size `i`) fed as the report feeds it: chunks of
+    /// front-coded keys of varying lengths, each walked by runs ([`PrefixTree::add_run`],
+    /// stopped now and then as a biggest-keys candidate stops it) and single keys between
+    /// them. Also returns how many keys runs took.
+    fn by_runs(keys: &[Vec<u8>], delimiters: &str) -> (String, usize) {
+        let mut tree = PrefixTree::new(delimiters);
+        let mut previous: &[u8] = &[];
+        let mut first = 0;
+        let mut chunk_len = 1;
+        let mut runs = 0;
+        while first < keys.len() {
+            let chunk = &keys[first..(first + chunk_len).min(keys.len())];
+            let mut front = DeltaKeys::new();
+            for k in chunk {
+                let shared = shared_len(previous, k);
+                front.push(shared as u32, &k[shared..]);
+                previous = k;
+            }
+            let sizes: Vec<i64> = (first..first + chunk.len()).map(|i| i as i64).collect();
+            let (shared, lens, suffixes) = front.parts();
+            let (mut i, mut at) = (0, 0);
+            while i < chunk.len() {
+                let (taken, bytes) = tree.add_run(
+                    &shared[i..],
+                    &lens[i..],
+                    &suffixes[at..],
+                    &sizes[i..],
+                    |k| (first + i + k) % 97 == 0,
+                );
+                runs += taken;
+                i += taken;
+                at += bytes;
+                if i == chunk.len() {
+                    break;
+                }
+                let len = lens[i] as usize;
+                tree.add_front_coded(shared[i] as usize, &suffixes[at..at + len], sizes[i] as u64)
+                    .unwrap();
+                assert_eq!(tree.last_key(), chunk[i].as_slice());
+                i += 1;
+                at += len;
+            }
+            first += chunk.len();
+            chunk_len = chunk_len % 300 + 37;
+        }
+        (serde_json::to_string(&tree.finish()).unwrap(), runs)
     }
 
     /// Keys whose ids change between neighbours: digits, hex, ids that stop being ids, other

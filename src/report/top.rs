@@ -76,6 +76,22 @@ struct Candidates {
     keys: Vec<u8>,
 }
 
+/// The smallest rdb_size and member count a row must reach to enter a biggest-keys heap.
+#[derive(Clone, Copy)]
+pub struct Floors {
+    size: i64,
+    members: i64,
+}
+
+impl Floors {
+    /// Whether row `i` of `columns` reaches either floor.
+    #[inline]
+    pub fn admit(&self, columns: &TopColumns<'_>, i: usize) -> bool {
+        columns.sizes.get(i).is_some_and(|&s| s >= self.size)
+            || columns.counts.get(i).is_some_and(|&c| c >= self.members)
+    }
+}
+
 /// The two biggest-keys heaps and the smallest rank each can still take.
 pub struct TopKeys {
     /// By rdb_size.
@@ -111,11 +127,19 @@ impl TopKeys {
             .any(|(&s, &c)| s >= sizes || c >= counts)
     }
 
+    /// The smallest ranks the heaps can take now (until the rows noted are offered).
+    pub fn floors(&self) -> Floors {
+        Floors {
+            size: self.size_floor,
+            members: self.members_floor,
+        }
+    }
+
     /// Notes row `i` of `columns`, whose key is `key`, when it may enter a heap; the rows
     /// noted are offered by [`TopKeys::offer_noted`].
     #[inline]
     pub fn note(&mut self, columns: &TopColumns<'_>, i: usize, key: &[u8]) {
-        if columns.sizes[i] >= self.size_floor || columns.counts[i] >= self.members_floor {
+        if self.floors().admit(columns, i) {
             let c = &mut self.candidates;
             c.rows.push(i);
             c.keys.extend_from_slice(key);

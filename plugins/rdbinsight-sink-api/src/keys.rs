@@ -85,6 +85,12 @@ impl DeltaKeys {
         self.suffixes.extend_from_slice(suffixes);
     }
 
+    /// The chunk as its three arrays: the shared length of every key, the length of every
+    /// suffix, and the suffixes one after the other (for readers that walk them by index).
+    pub fn parts(&self) -> (&[u32], &[u32], &[u8]) {
+        (&self.shared, &self.lens, &self.suffixes)
+    }
+
     /// The shared length and suffix of every key, in order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &[u8])> + '_ {
         let mut end = 0;
