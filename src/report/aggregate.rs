@@ -128,20 +128,34 @@ pub const READ_COLUMNS: [&str; 13] = [
 /// The half of an [`Aggregator`] that looks at each key (the prefix tree, the biggest keys),
 /// and the tallies by type, encoding and instance (which balance the two threads' work).
 pub(super) struct KeysHalf<'a> {
-    /// The row tallies of the batches the reading thread had no time for.
-    rows: &'a mut RowTallies,
+    /// The tallies of the batches the reading thread had no time for.
+    tallies: &'a mut Tallies,
     tree: &'a mut PrefixTree,
     top: &'a mut TopKeys,
 }
 
-/// The half of [`Aggregator::add`] the reading thread takes: the tallies by type, encoding
-/// and instance of every batch ([`RowsHalf::labels`]), and the other distributions of the
-/// batches it has time for ([`RowsHalf::rows`]).
-pub(super) struct RowsHalf<'a> {
-    /// The tallies by db, TTL, idle time, LFU counter and slot.
-    pub rows: &'a mut RowTallies,
-    /// The tallies by type, encoding and instance.
-    pub labels: &'a mut LabelTallies,
+/// The distributions a batch adds to row by row, whatever its keys: by type, encoding and
+/// instance, and by db, TTL, idle time, LFU counter and slot. Either of the report's two
+/// threads takes them (see [`super::aggregate_overlapped`]); each has its own, and both are
+/// added to the report at the end.
+#[derive(Default)]
+pub(super) struct Tallies {
+    rows: RowTallies,
+    labels: LabelTallies,
+}
+
+impl Tallies {
+    /// Adds the rows of one batch.
+    pub(super) fn add(&mut self, b: &RecordBatch) -> Result<()> {
+        self.rows.add(b)?;
+        self.labels.add(b)
+    }
+
+    /// Adds everything tallied to `report`.
+    fn merge_into(self, report: &mut Report) {
+        self.rows.merge_into(report);
+        self.labels.merge_into(report);
+    }
 }
 
 impl KeysHalf<'_> {
@@ -149,7 +163,7 @@ impl KeysHalf<'_> {
     /// batch's own key column, if any, is not read), and its row tallies unless `tallied`.
     pub(super) fn add(&mut self, b: &RecordBatch, keys: &DeltaKeys, tallied: bool) -> Result<()> {
         if !tallied {
-            self.rows.add(b)?;
+            self.tallies.add(b)?;
         }
         ensure!(
             keys.len() == b.num_rows(),
@@ -210,10 +224,9 @@ pub const DICTIONARY_COLUMNS: [&str; 3] = [schema::INSTANCE, schema::TYPE, schem
 /// Builds a [`Report`] from record batches.
 pub struct Aggregator {
     report: Report,
-    rows: RowTallies,
-    /// Row tallies taken on the per-key thread (see [`super::aggregate_overlapped`]).
-    keys_side_rows: RowTallies,
-    labels: LabelTallies,
+    tallies: Tallies,
+    /// Tallies taken on the per-key thread (see [`super::aggregate_overlapped`]).
+    keys_side_tallies: Tallies,
     tree: PrefixTree,
     top: TopKeys,
     /// (type, encoding) tallies of grouped input: few distinct pairs, scanned linearly.
@@ -412,9 +425,8 @@ impl Aggregator {
                 top_by_members: Vec::new(),
                 prefixes: Node::default(),
             },
-            rows: RowTallies::default(),
-            keys_side_rows: RowTallies::default(),
-            labels: LabelTallies::default(),
+            tallies: Tallies::default(),
+            keys_side_tallies: Tallies::default(),
             tree: PrefixTree::new(delimiters),
             top: TopKeys::default(),
             encodings: Vec::new(),
@@ -424,21 +436,17 @@ impl Aggregator {
     /// Adds the rows of one batch (every column of [`READ_COLUMNS`]).
     pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
         let keys = DeltaKeys::from_binary(typed::<BinaryArray>(b, schema::KEY)?);
-        let (rows, mut half) = self.halves();
-        rows.labels.add(b)?;
+        let (_, mut half) = self.halves();
         half.add(b, &keys, false)
     }
 
-    /// The two halves of [`Aggregator::add`], to feed from two threads: the label tallies
-    /// and most distributions, and the per-key work (prefix tree, biggest keys).
-    pub(super) fn halves(&mut self) -> (RowsHalf<'_>, KeysHalf<'_>) {
+    /// The two halves of [`Aggregator::add`], to feed from two threads: the tallies, and the
+    /// per-key work (prefix tree, biggest keys) with tallies of its own.
+    pub(super) fn halves(&mut self) -> (&mut Tallies, KeysHalf<'_>) {
         (
-            RowsHalf {
-                rows: &mut self.rows,
-                labels: &mut self.labels,
-            },
+            &mut self.tallies,
             KeysHalf {
-                rows: &mut self.keys_side_rows,
+                tallies: &mut self.keys_side_tallies,
                 tree: &mut self.tree,
                 top: &mut self.top,
             },
@@ -535,9 +543,8 @@ impl Aggregator {
             });
             v
         };
-        std::mem::take(&mut self.rows).merge_into(&mut self.report);
-        std::mem::take(&mut self.keys_side_rows).merge_into(&mut self.report);
-        std::mem::take(&mut self.labels).merge_into(&mut self.report);
+        std::mem::take(&mut self.tallies).merge_into(&mut self.report);
+        std::mem::take(&mut self.keys_side_tallies).merge_into(&mut self.report);
         for ((t, e), tally) in self.encodings {
             self.report
                 .by_encoding

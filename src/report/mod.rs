@@ -23,10 +23,10 @@ const CSS: &str = include_str!("assets/report.css");
 const JS: &str = include_str!("assets/report.js");
 
 /// Feeds `agg` with the batches `produce` reads, on two threads: the reading thread decodes
-/// (Parquet pages, ArrowStream over HTTP) and tallies by type, encoding and instance, this
-/// one does the per-key work (key-prefix tree, biggest keys); at most four batches wait
-/// between them. The other distributions (db, TTL, idle, LFU, slots) of a batch are tallied
-/// by whichever thread has time: by the reading thread when the queue is full, else here.
+/// (Parquet pages, ArrowStream over HTTP), this one does the per-key work (key-prefix tree,
+/// biggest keys); at most four batches wait between them. The distributions tallied row by
+/// row (type, encoding, instance, db, TTL, idle, LFU, slots) of a batch are tallied by
+/// whichever thread has time: by the reading thread when the queue is full, else here.
 pub fn aggregate_overlapped<P>(agg: &mut Aggregator, produce: P) -> Result<()>
 where
     P: FnOnce(&mut dyn FnMut(&RecordBatch, DeltaKeys) -> Result<()>) -> Result<()> + Send,
@@ -39,17 +39,15 @@ where
             .name("rdbinsight-decode".into())
             .spawn_scoped(scope, move || {
                 let stopped = || anyhow::anyhow!("the report stopped reading");
-                let mut send = |b: &RecordBatch, k: DeltaKeys| {
-                    rows.labels.add(b)?;
-                    match tx.try_send((b.clone(), k, false)) {
+                let mut send =
+                    |b: &RecordBatch, k: DeltaKeys| match tx.try_send((b.clone(), k, false)) {
                         Ok(()) => Ok(()),
                         Err(std::sync::mpsc::TrySendError::Full((b, k, _))) => {
-                            rows.rows.add(&b)?;
+                            rows.add(&b)?;
                             tx.send((b, k, true)).map_err(|_| stopped())
                         }
                         Err(std::sync::mpsc::TrySendError::Disconnected(_)) => Err(stopped()),
-                    }
-                };
+                    };
                 produce(&mut send)
             })?;
         let mut failed = None;
