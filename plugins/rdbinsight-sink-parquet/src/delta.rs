@@ -119,27 +119,31 @@ fn unpack(bits: &[u8], width: u32, i: usize) -> u64 {
     }
 }
 
+/// The 32 values of a whole miniblock of `width`-bit values at the start of `bits`, when it
+/// has eight spare bytes after it (all but the page's last): unrolled for its width. None
+/// for any other (`n` is how many of its values are wanted).
+fn whole_miniblock(bits: &[u8], width: u32, n: usize) -> Option<[u64; 32]> {
+    let w = width as usize;
+    if n != 32 || w > 56 || bits.len() < 4 * w + 8 {
+        return None;
+    }
+    macro_rules! widths {
+        ($($w:literal)*) => {
+            match w {
+                $($w => Some(unpack32::<$w>(bits)),)*
+                _ => None,
+            }
+        };
+    }
+    widths!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27
+        28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55
+        56)
+}
+
 /// The first `n` values of the miniblock of `width`-bit values at the start of `bits` into
-/// `out` (`bits` may go on past the miniblock).
+/// `out` (`bits` may go on past the miniblock), one at a time.
 fn unpack_miniblock(bits: &[u8], width: u32, n: usize, out: &mut Vec<u64>) {
     out.clear();
-    let w = width as usize;
-    // Whole miniblocks of 32 values with eight spare bytes after them (all but the page's
-    // last): unrolled for their width.
-    if n == 32 && w <= 56 && bits.len() >= 4 * w + 8 {
-        macro_rules! widths {
-            ($($w:literal)*) => {
-                match w {
-                    $($w => out.extend_from_slice(&unpack32::<$w>(bits)),)*
-                    _ => {}
-                }
-            };
-        }
-        widths!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27
-            28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55
-            56);
-        return;
-    }
     out.extend((0..n).map(|i| unpack(bits, width, i)));
 }
 
@@ -220,16 +224,23 @@ fn delta_binary_packed(input: &mut Cursor<'_>, out: &mut Vec<u32>) -> Result<usi
             // past it (the bits beyond are masked off).
             let bits = input.from(at);
             let n = left.min(per_miniblock);
-            unpack_miniblock(bits, width, n, &mut deltas);
-            // Deltas to values; lengths must stay within 0..=u32::MAX.
-            let mut bad = false;
-            out.extend(deltas.iter().map(|&delta| {
+            // Deltas to values; lengths must stay within 0..=u32::MAX: no bit above the
+            // low 32 of any value (a negative one has them all) is ever set.
+            let mut high = 0u64;
+            let mut add = |delta: u64| {
                 value = value.wrapping_add(min_delta).wrapping_add(delta as i64);
-                bad |= !(0..=i64::from(u32::MAX)).contains(&value);
+                high |= (value as u64) >> 32;
                 value as u32
-            }));
+            };
+            match whole_miniblock(bits, width, n) {
+                Some(block) => out.extend(block.iter().map(|&delta| add(delta))),
+                None => {
+                    unpack_miniblock(bits, width, n, &mut deltas);
+                    out.extend(deltas.iter().map(|&delta| add(delta)));
+                }
+            }
             ensure!(
-                !bad,
+                high == 0,
                 "length out of range in the delta block at byte {block_at}"
             );
             left -= n;
