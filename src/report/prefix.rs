@@ -398,7 +398,14 @@ pub struct PrefixTree {
     pending: Tally,
     /// Whether a delimiter is a hex digit (then a run of hex digits may hold one).
     hex_delimiters: bool,
+    /// Calls of [`PrefixTree::add_run`] still to answer without a try.
+    run_skip: usize,
+    /// Calls to skip after the next try that takes no key.
+    run_backoff: usize,
 }
+
+/// Most calls of [`PrefixTree::add_run`] skipped after a try that takes no key.
+const MAX_RUN_BACKOFF: usize = 16;
 
 /// A front-coded key that claims more bytes of the previous key than it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -436,6 +443,8 @@ impl PrefixTree {
             key: Vec::new(),
             pending: Tally::default(),
             hex_delimiters: delimiters.chars().any(|c| c.is_ascii_hexdigit()),
+            run_skip: 0,
+            run_backoff: 1,
             path: Vec::with_capacity(MAX_DEPTH),
             classes: delimiters.is_ascii().then(|| byte_classes(delimiters)),
         }
@@ -628,6 +637,13 @@ impl PrefixTree {
         sizes: &[i64],
         stop: impl Fn(usize) -> bool,
     ) -> (usize, usize) {
+        // Keys that break runs one after the other (`user:1:attrs`, `user:1:profile`,
+        // `user:2:attrs`...) are left to the general way without a try, more of them after
+        // each try that takes none.
+        if self.run_skip > 0 {
+            self.run_skip -= 1;
+            return (0, 0);
+        }
         let Some(run) = self.run() else {
             return (0, 0);
         };
@@ -646,13 +662,18 @@ impl PrefixTree {
         let mut tally = Tally::default();
         let mut at = 0;
         let mut taken = 0;
+        let mut stopped = false;
         let keys = shared.iter().zip(lens).zip(sizes);
         for (k, ((&shared, &len), &size)) in keys.enumerate() {
             let (shared, len) = (shared as usize, len as usize);
             let Some(suffix) = suffixes.get(at..at + len) else {
                 break;
             };
-            if shared < start || stop(k) {
+            if stop(k) {
+                stopped = true;
+                break;
+            }
+            if shared < start {
                 break;
             }
             let words = if suffix.len() >= 16 && !self.hex_delimiters {
@@ -716,6 +737,10 @@ impl PrefixTree {
             }
             self.path[j].id = Some(kind);
             self.pending.add_many(tally.keys, tally.bytes);
+            self.run_backoff = 1;
+        } else if !stopped {
+            self.run_skip = self.run_backoff;
+            self.run_backoff = (self.run_backoff * 2).min(MAX_RUN_BACKOFF);
         }
         (taken, at)
     }
@@ -789,6 +814,8 @@ impl PrefixTree {
             key: _,
             pending: _,
             hex_delimiters: _,
+            run_skip: _,
+            run_backoff: _,
         } = self;
         let mut node = root;
         node.keys += 1;
