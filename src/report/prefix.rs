@@ -1006,6 +1006,68 @@ mod tests {
     }
 
     #[test]
+    fn runs_change_nothing_for_random_keys_and_delimiters() {
+        // Keys built from digits, hex letters, delimiters, other letters and bytes beyond
+        // ASCII, with long shared prefixes (many keys share their first segments), deep
+        // paths (beyond MAX_DEPTH) and empty keys.
+        let pieces: [&[u8]; 14] = [
+            b"1",
+            b"7",
+            b"0",
+            b"a",
+            b"f",
+            b"e4",
+            b":",
+            b"/",
+            b"-",
+            b"_",
+            b"x",
+            b"q.",
+            b"\xc3\xa9",
+            b"\x80",
+        ];
+        let mut state = 11u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let stems: Vec<Vec<u8>> = (0..40)
+            .map(|_| {
+                (0..next() % 12)
+                    .flat_map(|_| pieces[next() % pieces.len()].to_vec())
+                    .collect()
+            })
+            .collect();
+        for _ in 0..6000 {
+            let mut k = stems[next() % stems.len()].clone();
+            for _ in 0..next() % 9 {
+                k.extend_from_slice(pieces[next() % 7]);
+            }
+            if next() % 3 == 0 {
+                k.extend_from_slice(pieces[next() % pieces.len()]);
+                k.extend_from_slice(&stems[next() % stems.len()]);
+            }
+            keys.push(k);
+        }
+        keys.sort();
+        for delimiters in [DEFAULT_DELIMITERS, "a:", ":", "-_", "\u{e9}:"] {
+            let mut plain = PrefixTree::new(delimiters);
+            for (i, k) in keys.iter().enumerate() {
+                plain.add(k, i as u64);
+            }
+            let want = serde_json::to_string(&plain.finish()).unwrap();
+            assert_eq!(
+                by_runs(&keys, delimiters).0,
+                want,
+                "delimiters {delimiters:?}"
+            );
+        }
+    }
+
+    #[test]
     fn runs_take_most_sorted_ids_and_change_nothing() {
         let mut keys: Vec<Vec<u8>> = Vec::new();
         for i in 0..3000u64 {
