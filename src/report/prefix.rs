@@ -52,7 +52,7 @@ type FastMap = HashMap<Vec<u8>, usize, BuildHasherDefault<WordHasher>>;
 
 use serde::Serialize;
 
-use rdbinsight_sink_api::keys::shared_len;
+use rdbinsight_sink_api::keys::{same_bytes, shared_len};
 
 use super::aggregate::Tally;
 
@@ -184,38 +184,6 @@ fn segment_name<'a>(
             .map_or(seg.len(), |(i, _)| i);
         &seg[..end]
     }
-}
-
-/// Whether two short byte strings (names, the ends of keys) are equal: by whole words, the
-/// last one overlapping the one before, cheaper than a `memcmp` call for a few bytes.
-#[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n >= 8 {
-        let word = |s: &[u8], at: usize| {
-            let bytes = s.get(at..at + 8).unwrap_or_default();
-            u64::from_le_bytes(<[u8; 8]>::try_from(bytes).unwrap_or_default())
-        };
-        let mut at = 0;
-        while at + 8 < n {
-            if word(a, at) != word(b, at) {
-                return false;
-            }
-            at += 8;
-        }
-        return word(a, n - 8) == word(b, n - 8);
-    }
-    if n >= 4 {
-        let word = |s: &[u8], at: usize| {
-            let bytes = s.get(at..at + 4).unwrap_or_default();
-            u32::from_le_bytes(<[u8; 4]>::try_from(bytes).unwrap_or_default())
-        };
-        return word(a, 0) == word(b, 0) && word(a, n - 4) == word(b, n - 4);
-    }
-    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Where the first delimiter of `bytes` is (if any), and whether the bytes before it are all
@@ -1181,26 +1149,6 @@ mod tests {
             let want = (len >= 8 && bytes.iter().all(u8::is_ascii_hexdigit))
                 .then(|| bytes.iter().all(u8::is_ascii_digit));
             assert_eq!(hex_words(&bytes), want, "{bytes:?}");
-        }
-    }
-
-    #[test]
-    fn same_bytes_agrees_with_slice_equality() {
-        let text = b"user:12345:profile:0123456789abcdef-xyz";
-        for a in 0..text.len() {
-            for b in a..=text.len() {
-                for c in 0..text.len() {
-                    let d = (c + b - a).min(text.len());
-                    let (x, y) = (&text[a..b], &text[c..d]);
-                    assert_eq!(same_bytes(x, y), x == y, "{x:?} {y:?}");
-                }
-            }
-        }
-        let mut flipped = text.to_vec();
-        for i in 0..flipped.len() {
-            flipped[i] ^= 1;
-            assert!(!same_bytes(text, &flipped), "byte {i}");
-            flipped[i] ^= 1;
         }
     }
 

@@ -16,6 +16,7 @@ use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::schema::types::ColumnDescPtr;
+use rdbinsight_sink_api::keys::same_bytes;
 
 use crate::dict_chunk;
 
@@ -59,7 +60,7 @@ impl NameColumn {
         for v in a.iter().flatten() {
             let v = v.as_bytes();
             let code = match last {
-                Some((name, code)) if name == v => code,
+                Some((name, code)) if same_bytes(name, v) => code,
                 _ => {
                     let code = self.code(v)?;
                     last = Some((v, code));

@@ -17,6 +17,7 @@ use arrow_array::{
     Array, ArrowPrimitiveType, BinaryArray, Int32Array, Int64Array, PrimitiveArray, RecordBatch,
     StringArray, TimestampMillisecondArray, TimestampNanosecondArray,
 };
+use rdbinsight_sink_api::keys::same_bytes;
 use rdbinsight_sink_api::{schema, RecordBuilder, Row};
 
 use crate::constant_chunks::all_same;
@@ -140,7 +141,11 @@ struct NameTable {
 
 impl NameTable {
     fn code(&mut self, name: &str) -> Result<u8> {
-        if self.names.get(self.last).is_some_and(|n| &**n == name) {
+        if self
+            .names
+            .get(self.last)
+            .is_some_and(|n| same_bytes(n.as_bytes(), name.as_bytes()))
+        {
             return Ok(self.last as u8);
         }
         let i = match self.names.iter().position(|n| &**n == name) {
