@@ -126,7 +126,7 @@ pub const READ_COLUMNS: [&str; 13] = [
 ];
 
 /// The half of an [`Aggregator`] that looks at each key (the prefix tree, the biggest keys),
-/// and the tallies by type, encoding and instance (which balance the two threads' work).
+/// with tallies of its own for the batches the reading thread leaves it.
 pub(super) struct KeysHalf<'a> {
     /// The tallies of the batches the reading thread had no time for.
     tallies: &'a mut Tallies,
