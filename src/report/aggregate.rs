@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use anyhow::{anyhow, ensure, Result};
+use anyhow::{ensure, Context, Result};
 use arrow_array::{BinaryArray, Int64Array, RecordBatch};
 use rdbinsight_sink_api::keys::DeltaKeys;
 use rdbinsight_sink_api::schema;
@@ -173,43 +173,23 @@ impl KeysHalf<'_> {
         );
         let sizes = typed::<Int64Array>(b, schema::RDB_SIZE)?.values();
         let columns = TopColumns::of(b)?;
-        let bad = |e| anyhow!("bad key stream: {e}");
-        // Rows that may enter the biggest keys are noted with their keys; when no row of the
-        // batch may, none is looked at.
+        // Rows that may enter the biggest keys stop the tree's runs and are noted with their
+        // keys; when no row of the batch may, none is looked at.
         let may_take = self.top.may_take(&columns);
         let floors = self.top.floors();
-        let (shared, lens, suffixes) = keys.parts();
-        let (mut i, mut at) = (0, 0);
-        while i < shared.len() {
-            // Keys that take the previous key's path, in one go ...
-            let (taken, bytes) = self.tree.add_run(
-                &shared[i..],
-                &lens[i..],
-                suffixes.get(at..).unwrap_or_default(),
-                sizes.get(i..).unwrap_or_default(),
-                |k| may_take && floors.admit(&columns, i + k),
-            );
-            i += taken;
-            at += bytes;
-            // ... then one the general way.
-            let (Some(&shared), Some(&len), Some(&size)) =
-                (shared.get(i), lens.get(i), sizes.get(i))
-            else {
-                break;
-            };
-            let len = len as usize;
-            let suffix = suffixes
-                .get(at..at + len)
-                .ok_or_else(|| anyhow!("bad key stream: suffixes end at key {i}"))?;
-            self.tree
-                .add_front_coded(shared as usize, suffix, size.max(0) as u64)
-                .map_err(bad)?;
-            if may_take {
-                self.top.note(&columns, i, self.tree.last_key());
-            }
-            i += 1;
-            at += len;
-        }
+        let top = &mut *self.top;
+        self.tree
+            .add_keys(
+                keys,
+                sizes,
+                |i| may_take && floors.admit(&columns, i),
+                |i, key| {
+                    if may_take {
+                        top.note(&columns, i, key);
+                    }
+                },
+            )
+            .context("bad key stream")?;
         if may_take {
             self.top.offer_noted(&columns);
         }

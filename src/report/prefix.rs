@@ -52,7 +52,8 @@ type FastMap = HashMap<Vec<u8>, usize, BuildHasherDefault<WordHasher>>;
 
 use serde::Serialize;
 
-use rdbinsight_sink_api::keys::{same_bytes, shared_len};
+use anyhow::Context;
+use rdbinsight_sink_api::keys::{same_bytes, shared_len, DeltaKeys};
 
 use super::aggregate::Tally;
 
@@ -589,6 +590,56 @@ impl PrefixTree {
         true
     }
 
+    /// Adds a chunk of front-coded keys, key `i` of size `sizes[i]` (the chunk's first key
+    /// follows the key added last): runs of keys by [`PrefixTree::add_run`], any other key
+    /// (those `stop(i)` stops a run at too) by [`PrefixTree::add_front_coded`], after which
+    /// `added(i, key)` is called with it. Returns how many keys went by runs. Fails on keys
+    /// and sizes of different lengths, or on a key that claims more of the key before it than
+    /// that key has.
+    #[inline(always)]
+    pub fn add_keys(
+        &mut self,
+        keys: &DeltaKeys,
+        sizes: &[i64],
+        stop: impl Fn(usize) -> bool,
+        mut added: impl FnMut(usize, &[u8]),
+    ) -> anyhow::Result<usize> {
+        let (shared, lens, suffixes) = keys.parts();
+        anyhow::ensure!(
+            shared.len() == sizes.len(),
+            "{} keys with {} sizes",
+            shared.len(),
+            sizes.len()
+        );
+        let (mut i, mut at, mut by_runs) = (0, 0, 0);
+        while i < shared.len() {
+            let (taken, bytes) = self.add_run(
+                shared.get(i..).unwrap_or_default(),
+                lens.get(i..).unwrap_or_default(),
+                suffixes.get(at..).unwrap_or_default(),
+                sizes.get(i..).unwrap_or_default(),
+                |k| stop(i + k),
+            );
+            by_runs += taken;
+            i += taken;
+            at += bytes;
+            let (Some(&shared), Some(&len), Some(&size)) =
+                (shared.get(i), lens.get(i), sizes.get(i))
+            else {
+                break;
+            };
+            let len = len as usize;
+            let suffix = suffixes
+                .get(at..at + len)
+                .with_context(|| format!("the suffixes end at key {i}"))?;
+            self.add_front_coded(shared as usize, suffix, size.max(0) as u64)?;
+            added(i, &self.key);
+            i += 1;
+            at += len;
+        }
+        Ok(by_runs)
+    }
+
     /// Adds the keys at the start of a front-coded run (`shared` lengths, suffix `lens`, the
     /// `suffixes` one after the other, sizes in `sizes`) for as long as each takes the
     /// previous key's path the way the last id-like segment of that path allows, and
@@ -597,7 +648,7 @@ impl PrefixTree {
     /// `counter:17` after `counter:16`) with what [`PrefixTree::same_path`] works out for
     /// each key worked out once: a key taken here is one `same_path` takes, with the same
     /// outcome; the first other key is left to [`PrefixTree::add_front_coded`].
-    pub fn add_run(
+    fn add_run(
         &mut self,
         shared: &[u32],
         lens: &[u32],
@@ -906,7 +957,6 @@ impl PrefixTree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rdbinsight_sink_api::keys::DeltaKeys;
 
     /// Keys of a small alphabet with delimiters, ids and long segments, deterministic.
     fn sample_keys() -> Vec<Vec<u8>> {
@@ -1056,9 +1106,8 @@ mod tests {
     }
 
     /// The tree of `keys` (sorted; key `i` of size `i`) fed as the report feeds it: chunks of
-    /// front-coded keys of varying lengths, each walked by runs ([`PrefixTree::add_run`],
-    /// stopped now and then as a biggest-keys candidate stops it) and single keys between
-    /// them. Also returns how many keys runs took.
+    /// front-coded keys of varying lengths ([`PrefixTree::add_keys`], runs stopped now and
+    /// then as a biggest-keys candidate stops them). Also returns how many keys runs took.
     fn by_runs(keys: &[Vec<u8>], delimiters: &str) -> (String, usize) {
         let mut tree = PrefixTree::new(delimiters);
         let mut previous: &[u8] = &[];
@@ -1074,29 +1123,14 @@ mod tests {
                 previous = k;
             }
             let sizes: Vec<i64> = (first..first + chunk.len()).map(|i| i as i64).collect();
-            let (shared, lens, suffixes) = front.parts();
-            let (mut i, mut at) = (0, 0);
-            while i < chunk.len() {
-                let (taken, bytes) = tree.add_run(
-                    &shared[i..],
-                    &lens[i..],
-                    &suffixes[at..],
-                    &sizes[i..],
-                    |k| (first + i + k) % 97 == 0,
-                );
-                runs += taken;
-                i += taken;
-                at += bytes;
-                if i == chunk.len() {
-                    break;
-                }
-                let len = lens[i] as usize;
-                tree.add_front_coded(shared[i] as usize, &suffixes[at..at + len], sizes[i] as u64)
-                    .unwrap();
-                assert_eq!(tree.last_key(), chunk[i].as_slice());
-                i += 1;
-                at += len;
-            }
+            runs += tree
+                .add_keys(
+                    &front,
+                    &sizes,
+                    |i| (first + i) % 97 == 0,
+                    |i, key| assert_eq!(key, chunk[i].as_slice()),
+                )
+                .unwrap();
             first += chunk.len();
             chunk_len = chunk_len % 300 + 37;
         }
