@@ -263,6 +263,87 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+/// Whether the key made of the first `shared` bytes of the key in `key` and then `suffix`
+/// takes that key's path, differing from it only inside `run`'s segment, which ends at `end`
+/// in it and whose core is known to be `kind`: the new bytes of the segment keep it id-like,
+/// and the same delimiter and the same bytes follow it (or, for a last segment running to
+/// the key's end, no delimiter comes). Then `key` holds the new key, and the segment's new
+/// kind and end are returned; else nothing changes.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn follow(
+    key: &mut Vec<u8>,
+    classes: &[u8; 256],
+    hex_delimiters: bool,
+    run: &Run,
+    kind: IdKind,
+    end: usize,
+    shared: usize,
+    suffix: &[u8],
+) -> Option<(IdKind, usize)> {
+    if shared < run.start {
+        return None;
+    }
+    // The shared bytes of the segment are a prefix of its old core: what held for all of it
+    // holds for them.
+    let words = if suffix.len() >= 16 && !hex_delimiters {
+        hex_words(suffix)
+    } else {
+        None
+    };
+    let (found, suffix_digits, suffix_hex) = match words {
+        // No delimiter is a hex digit (see `hex_delimiters`).
+        Some(digits) => (None, digits, true),
+        None => scan_bytes(suffix, classes),
+    };
+    // What the new core is known to be (a `true` always holds; a `false` may be too cautious,
+    // which only sends a later key down the general path).
+    let kind = IdKind {
+        digits: kind.digits && suffix_digits,
+        hex: kind.hex && suffix_hex,
+    };
+    let new_end = match run.delimiter {
+        Some(d) => {
+            // The same delimiter, then the same bytes as before.
+            let i = found?;
+            let tail = key.get(end..).unwrap_or_default();
+            if shared >= end
+                || !id_like(shared - run.start + i, kind.digits, kind.hex)
+                || suffix[i] != d
+                || !same_bytes(&suffix[i + 1..], tail)
+            {
+                return None;
+            }
+            let new_end = shared + i + 1;
+            // The bytes after the segment stay; the segment's new bytes replace the old.
+            if new_end == end {
+                copy_short(&mut key[shared..new_end], &suffix[..i + 1]);
+            } else {
+                key.truncate(shared);
+                key.extend_from_slice(suffix);
+            }
+            new_end
+        }
+        None => {
+            // A last segment that ran to the end of the key still does.
+            if found.is_some()
+                || shared > key.len()
+                || !id_like(shared - run.start + suffix.len(), kind.digits, kind.hex)
+            {
+                return None;
+            }
+            if shared + suffix.len() == key.len() {
+                copy_short(&mut key[shared..], suffix);
+            } else {
+                key.truncate(shared);
+                key.extend_from_slice(suffix);
+            }
+            key.len()
+        }
+    };
+    Some((kind, new_end))
+}
+
 /// One step of the previous key's path.
 struct Step {
     /// Node name taken.
@@ -513,79 +594,33 @@ impl PrefixTree {
         if !self.last_ascii {
             return false;
         }
-        let path = &mut self.path;
-        let j = path
+        // The first step the new bytes reach (every one before it ends with its delimiter
+        // inside the shared bytes).
+        let j = self
+            .path
             .iter()
             .position(|s| !(s.delimited && s.end <= shared))
-            .unwrap_or(path.len());
-        let Some(step) = path.get(j) else {
+            .unwrap_or(self.path.len());
+        let Some(run) = self.run_at(j) else {
             return false;
         };
-        let Some(kind) = step.id else {
+        let old_end = self.path[j].end;
+        let Some((kind, new_end)) = follow(
+            &mut self.key,
+            classes,
+            self.hex_delimiters,
+            &run,
+            run.kind,
+            old_end,
+            shared,
+            suffix,
+        ) else {
             return false;
         };
-        let (old_end, delimited, delimiter) = (step.end, step.delimited, step.name.get(1));
-        let start = match j {
-            0 => 0,
-            _ => path[j - 1].end,
-        };
-        // The shared bytes of the segment are a prefix of its old core: what held for all of
-        // it holds for them.
-        let words = if suffix.len() >= 16 {
-            hex_words(suffix)
-        } else {
-            None
-        };
-        let (found, suffix_digits, suffix_hex) = match words {
-            // No delimiter is a hex digit (see `hex_delimiters`).
-            Some(digits) if !self.hex_delimiters => (None, digits, true),
-            _ => scan_bytes(suffix, classes),
-        };
-        let (digits, hex) = (kind.digits && suffix_digits, kind.hex && suffix_hex);
-        let core_len = shared - start + found.unwrap_or(suffix.len());
-        if !id_like(core_len, digits, hex) {
-            return false;
+        for s in &mut self.path[j..] {
+            s.end = s.end - old_end + new_end;
         }
-        match found {
-            Some(i) => {
-                // Same name (`*` and the delimiter), then the same bytes as before.
-                let tail = self.key.get(old_end..).unwrap_or_default();
-                if !delimited
-                    || delimiter != Some(&suffix[i])
-                    || !same_bytes(&suffix[i + 1..], tail)
-                {
-                    return false;
-                }
-                let new_end = shared + i + 1;
-                for s in &mut path[j..] {
-                    s.end = s.end - old_end + new_end;
-                }
-                // The bytes after the segment stay; the segment's new bytes replace the old.
-                if new_end == old_end {
-                    copy_short(&mut self.key[shared..new_end], &suffix[..i + 1]);
-                } else {
-                    self.key.truncate(shared);
-                    self.key.extend_from_slice(suffix);
-                }
-            }
-            None => {
-                // A last segment that ran to the end of the key still does (not at the top,
-                // where a key without delimiters is cut by its first characters).
-                if delimited || j == 0 || j + 1 != path.len() {
-                    return false;
-                }
-                path[j].end = shared + suffix.len();
-                if shared + suffix.len() == self.key.len() {
-                    copy_short(&mut self.key[shared..], suffix);
-                } else {
-                    self.key.truncate(shared);
-                    self.key.extend_from_slice(suffix);
-                }
-            }
-        }
-        // What the new core is known to be (a `true` always holds; a `false` may be too
-        // cautious, which only sends a later key down the general path).
-        path[j].id = Some(IdKind { digits, hex });
+        self.path[j].id = Some(kind);
         self.pending.add(bytes);
         true
     }
@@ -669,13 +704,8 @@ impl PrefixTree {
         let Some(classes) = self.classes.as_ref() else {
             return (0, 0);
         };
-        let Run {
-            step: j,
-            start,
-            delimiter,
-            mut kind,
-        } = run;
-        let key = &mut self.key;
+        let j = run.step;
+        let mut kind = run.kind;
         let first_end = self.path[j].end;
         let mut end = first_end;
         let mut tally = Tally::default();
@@ -692,60 +722,20 @@ impl PrefixTree {
                 stopped = true;
                 break;
             }
-            if shared < start {
+            let followed = follow(
+                &mut self.key,
+                classes,
+                self.hex_delimiters,
+                &run,
+                kind,
+                end,
+                shared,
+                suffix,
+            );
+            let Some((new_kind, new_end)) = followed else {
                 break;
-            }
-            let words = if suffix.len() >= 16 && !self.hex_delimiters {
-                hex_words(suffix)
-            } else {
-                None
             };
-            let (found, suffix_digits, suffix_hex) = match words {
-                Some(digits) => (None, digits, true),
-                None => scan_bytes(suffix, classes),
-            };
-            let (digits, hex) = (kind.digits && suffix_digits, kind.hex && suffix_hex);
-            match delimiter {
-                Some(d) => {
-                    // The segment's bytes change, its delimiter and all after it stay.
-                    let Some(i) = found else {
-                        break;
-                    };
-                    let tail = key.get(end..).unwrap_or_default();
-                    if shared >= end
-                        || !id_like(shared - start + i, digits, hex)
-                        || suffix[i] != d
-                        || !same_bytes(&suffix[i + 1..], tail)
-                    {
-                        break;
-                    }
-                    let new_end = shared + i + 1;
-                    if new_end == end {
-                        copy_short(&mut key[shared..new_end], &suffix[..i + 1]);
-                    } else {
-                        key.truncate(shared);
-                        key.extend_from_slice(suffix);
-                        end = new_end;
-                    }
-                }
-                None => {
-                    // The last segment, running to the end of the key, stays an id.
-                    if found.is_some()
-                        || shared > key.len()
-                        || !id_like(shared - start + len, digits, hex)
-                    {
-                        break;
-                    }
-                    if shared + len == key.len() {
-                        copy_short(&mut key[shared..], suffix);
-                    } else {
-                        key.truncate(shared);
-                        key.extend_from_slice(suffix);
-                    }
-                    end = key.len();
-                }
-            }
-            kind = IdKind { digits, hex };
+            (kind, end) = (new_kind, new_end);
             tally.add(size.max(0) as u64);
             at += len;
             taken += 1;
@@ -765,18 +755,24 @@ impl PrefixTree {
     }
 
     /// What [`PrefixTree::add_run`] needs of the previous key's path: its last id-like step,
-    /// when [`PrefixTree::same_path`] could take a key that differs only inside it.
+    /// when every step before it ends with its delimiter (a top segment cut by its first
+    /// characters does not).
     fn run(&self) -> Option<Run> {
-        if self.classes.is_none() || !self.last_ascii {
+        if !self.last_ascii {
             return None;
         }
         let j = self.path.iter().rposition(|s| s.id.is_some())?;
-        let step = &self.path[j];
-        // Every step before it ends with its delimiter (a top segment cut by its first
-        // characters does not).
         if !self.path[..j].iter().all(|s| s.delimited) {
             return None;
         }
+        self.run_at(j)
+    }
+
+    /// Step `j` of the previous key's path as the one a key may vary, when it can be: an
+    /// id-like step that ends with its delimiter, or the last step, not at the top, running to
+    /// the key's end (a key without delimiters is cut at the top by its first characters).
+    fn run_at(&self, j: usize) -> Option<Run> {
+        let step = self.path.get(j)?;
         let delimiter = if step.delimited {
             // An id-like step is named `*` and its (ASCII) delimiter.
             Some(*step.name.get(1)?)
@@ -1015,12 +1011,18 @@ mod tests {
         assert_eq!(c, b);
         assert_eq!(by_runs(&keys, DEFAULT_DELIMITERS).0, b);
         // Delimiters that are hex digits.
-        let mut plain = PrefixTree::new("a:");
+        assert_eq!(by_runs(&keys, "a:").0, walked(&keys, "a:"));
+    }
+
+    /// The tree of `keys` (key `i` of size `i`) built by the full walk of every key: the
+    /// previous key's path forgotten each time, so no fast path is ever taken.
+    fn walked(keys: &[Vec<u8>], delimiters: &str) -> String {
+        let mut plain = PrefixTree::new(delimiters);
         for (i, k) in keys.iter().enumerate() {
-            plain.add(k, i as u64);
+            plain.path.clear();
+            plain.add_front_coded(0, k, i as u64).unwrap();
         }
-        let b = serde_json::to_string(&plain.finish()).unwrap();
-        assert_eq!(by_runs(&keys, "a:").0, b);
+        serde_json::to_string(&plain.finish()).unwrap()
     }
 
     #[test]
@@ -1072,11 +1074,7 @@ mod tests {
         }
         keys.sort();
         for delimiters in [DEFAULT_DELIMITERS, "a:", ":", "-_", "\u{e9}:"] {
-            let mut plain = PrefixTree::new(delimiters);
-            for (i, k) in keys.iter().enumerate() {
-                plain.add(k, i as u64);
-            }
-            let want = serde_json::to_string(&plain.finish()).unwrap();
+            let want = walked(&keys, delimiters);
             assert_eq!(
                 by_runs(&keys, delimiters).0,
                 want,
@@ -1096,12 +1094,8 @@ mod tests {
             keys.push(format!("session:{token:016x}{:016x}", !token).into_bytes());
         }
         keys.sort();
-        let mut plain = PrefixTree::new(DEFAULT_DELIMITERS);
-        for (i, k) in keys.iter().enumerate() {
-            plain.add(k, i as u64);
-        }
         let (tree, runs) = by_runs(&keys, DEFAULT_DELIMITERS);
-        assert_eq!(tree, serde_json::to_string(&plain.finish()).unwrap());
+        assert_eq!(tree, walked(&keys, DEFAULT_DELIMITERS));
         assert!(runs > keys.len() * 9 / 10, "{runs} of {} keys", keys.len());
     }
 
