@@ -5,10 +5,11 @@
 //! Rows are sorted on their first key window; each group of rows tied on it whose keys go on is
 //! then sorted on the next window, and so on (a most-significant-digit radix by windows, with a
 //! pattern-defeating quicksort inside each digit: a radix sort by bytes inside a window takes
-//! fewer instructions but more time, its swaps all over the entries missing the cache). A digit is one 128-bit integer (the window
-//! and how many key bytes are left), so a comparison is one integer comparison, and the first
-//! window is taken when the row is added, while its key is in cache: most keys differ in their
-//! first 15 bytes, so the arena is rarely read during the sort.
+//! fewer instructions but more time, its swaps all over the entries missing the cache). A
+//! digit is one 128-bit integer (the window and how many key bytes are left), so a comparison
+//! is one integer comparison, and the first window is taken when the row is added, while its
+//! key is in cache: most keys differ in their first 15 bytes, so the arena is rarely read
+//! during the sort.
 
 use anyhow::{Context, Result};
 
