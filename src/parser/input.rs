@@ -213,35 +213,47 @@ impl<S: ChunkSource> Input<S> {
     }
 
     /// Returns `n` bytes (n at most the read limit) and consumes them.
-    #[inline]
+    #[inline(always)]
     pub fn take(&mut self, n: usize, what: &'static str) -> ParseResult<&[u8]> {
         if self.available() < n {
-            if n > self.limit {
-                return Err(ParseError::invalid(
-                    self.pos(),
-                    format!("{what} of at most {} bytes", self.limit),
-                ));
-            }
-            if self.fill(n)? < n {
-                return Err(ParseError::truncated(self.end_pos(), what));
-            }
+            self.make_available(n, what)?;
         }
         let s = self.start;
         self.start += n;
         Ok(&self.buf[s..s + n])
     }
 
+    /// Makes `n` bytes available for [`Self::take`], or the error saying why they cannot be:
+    /// more than the read limit, or the stream ends first.
+    #[inline(never)]
+    fn make_available(&mut self, n: usize, what: &'static str) -> ParseResult<()> {
+        if n > self.limit {
+            return Err(ParseError::invalid(
+                self.pos(),
+                format!("{what} of at most {} bytes", self.limit),
+            ));
+        }
+        if self.fill(n)? < n {
+            return Err(ParseError::truncated(self.end_pos(), what));
+        }
+        Ok(())
+    }
+
     /// Consumes `n` bytes (n at most the read limit) and keeps them readable through
     /// [`Self::pinned`] until the next pin: where they lie, copied aside only if their buffer is
     /// replaced first.
-    #[inline]
+    #[inline(always)]
     pub fn take_pinned(&mut self, n: usize, what: &'static str) -> ParseResult<()> {
-        self.pin = Pin::None;
-        self.take(n, what)?;
+        if self.available() < n {
+            // The last pin is let go before buffers are replaced: it is not copied aside.
+            self.pin = Pin::None;
+            self.make_available(n, what)?;
+        }
         self.pin = Pin::InPlace {
-            start: self.start - n,
+            start: self.start,
             len: n,
         };
+        self.start += n;
         Ok(())
     }
 
@@ -265,6 +277,24 @@ impl<S: ChunkSource> Input<S> {
         Ok(self.take(1, what)?[0])
     }
 
+    /// A string length written in one or two bytes (the 6- and 14-bit forms, the common
+    /// case), consumed, when both bytes are in the current buffer; None otherwise (nothing
+    /// consumed: the caller reads the head the general way).
+    #[inline(always)]
+    pub fn short_len(&mut self) -> Option<u64> {
+        let b = *self.buf.get(self.start)?;
+        if b < 0x40 {
+            self.start += 1;
+            return Some(u64::from(b));
+        }
+        if b < 0x80 {
+            let low = *self.buf.get(self.start + 1)?;
+            self.start += 2;
+            return Some((u64::from(b & 0x3F) << 8) | u64::from(low));
+        }
+        None
+    }
+
     /// Reads a fixed-size array.
     #[inline]
     pub fn read_array<const N: usize>(&mut self, what: &'static str) -> ParseResult<[u8; N]> {
@@ -275,7 +305,18 @@ impl<S: ChunkSource> Input<S> {
     }
 
     /// Skips `n` bytes.
-    pub fn skip(&mut self, mut n: u64, what: &'static str) -> ParseResult<()> {
+    #[inline(always)]
+    pub fn skip(&mut self, n: u64, what: &'static str) -> ParseResult<()> {
+        if n <= self.available() as u64 {
+            self.start += n as usize;
+            return Ok(());
+        }
+        self.skip_across(n, what)
+    }
+
+    /// [`Self::skip`] past the end of the current buffer.
+    #[inline(never)]
+    fn skip_across(&mut self, mut n: u64, what: &'static str) -> ParseResult<()> {
         loop {
             let avail = self.available() as u64;
             if n <= avail {
@@ -369,7 +410,7 @@ mod tests {
         d.finalize()
     }
 
-    /// Random reads of every kind over chunks of random sizes and spare room (so that reads
+    /// Random reads of every kind (short string lengths too) over chunks of random sizes and spare room (so that reads
     /// span chunks both through the room and through a copy) give the stream's bytes, offsets
     /// and CRC64 at every point.
     #[test]
@@ -390,8 +431,26 @@ mod tests {
                 assert_eq!(crc, Some(crc_of(&data[..at])), "{ctx}");
                 let left = data.len() - at;
                 let n = (rng.below(limit as u64) as usize + 1).min(left);
-                match rng.below(5) {
+                match rng.below(6) {
                     0 => assert_eq!(input.take(n, "t").unwrap(), &data[at..at + n], "{ctx}"),
+                    5 => {
+                        // A short string length, or nothing consumed.
+                        let b = u64::from(data[at]);
+                        match input.short_len() {
+                            Some(len) if b < 0x40 => {
+                                assert_eq!(len, b, "{ctx}");
+                                at += 1;
+                            }
+                            Some(len) => {
+                                assert!(b < 0x80, "{ctx}: a head of 0x{b:02x} is not short");
+                                let low = u64::from(data[at + 1]);
+                                assert_eq!(len, (b & 0x3F) << 8 | low, "{ctx}");
+                                at += 2;
+                            }
+                            None => assert_eq!(input.pos(), at as u64, "{ctx}"),
+                        }
+                        continue;
+                    }
                     4 => {
                         input.take_pinned(n, "p").unwrap();
                         // Reads after the pin, across chunks, keep it.

@@ -436,8 +436,18 @@ impl<R: ChunkSource> Parser<'_, R> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn string_head(&mut self, what: &'static str) -> ParseResult<StrHead> {
+        match self.input.short_len() {
+            Some(n) => Ok(StrHead::Plain(n)),
+            None => self.string_head_in_full(what),
+        }
+    }
+
+    /// [`Self::string_head`] for any head: a length in 4 or 8 bytes, an integer or LZF
+    /// encoding, a head across two buffers, a bad byte.
+    #[inline(never)]
+    fn string_head_in_full(&mut self, what: &'static str) -> ParseResult<StrHead> {
         let at = self.input.pos();
         let b = self.input.read_u8(what)?;
         match b >> 6 {
@@ -477,8 +487,21 @@ impl<R: ChunkSource> Parser<'_, R> {
 
     /// Skips a string; returns its length in bytes as STRLEN counts it and whether it was an
     /// integer encoding.
+    #[inline(always)]
     fn skip_string(&mut self, what: &'static str) -> ParseResult<(u64, bool)> {
-        match self.string_head(what)? {
+        match self.input.short_len() {
+            Some(n) => {
+                self.input.skip(n, what)?;
+                Ok((n, false))
+            }
+            None => self.skip_string_in_full(what),
+        }
+    }
+
+    /// [`Self::skip_string`] for any head (see [`Self::string_head_in_full`]).
+    #[inline(never)]
+    fn skip_string_in_full(&mut self, what: &'static str) -> ParseResult<(u64, bool)> {
+        match self.string_head_in_full(what)? {
             StrHead::Plain(n) => {
                 self.input.skip(n, what)?;
                 Ok((n, false))
