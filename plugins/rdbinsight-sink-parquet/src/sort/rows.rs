@@ -148,7 +148,11 @@ impl NameTable {
         {
             return Ok(self.last as u8);
         }
-        let i = match self.names.iter().position(|n| &**n == name) {
+        let i = match self
+            .names
+            .iter()
+            .position(|n| same_bytes(n.as_bytes(), name.as_bytes()))
+        {
             Some(i) => i,
             None => {
                 ensure!(
@@ -333,11 +337,28 @@ impl Layout {
     }
 }
 
-/// Database and key of a row body.
+/// Database and key of a row body. Only what they need is checked (the key lies inside the
+/// body): [`append_row`] checks the whole row against its head when the row is rebuilt.
 #[inline]
 pub fn db_key(body: &[u8]) -> Result<(i64, &[u8])> {
-    let l = Layout::of(body)?;
-    Ok((l.db, &body[l.key]))
+    let Some(&[widths, ..]) = body.first_chunk::<HEAD>() else {
+        bail!("sorted row of {} bytes has no head", body.len());
+    };
+    let kw = 1usize << (widths & 3);
+    let dw = 1usize << ((widths >> 2) & 3);
+    let key_at = HEAD + kw + dw + (1usize << ((widths >> 4) & 3)) + (1usize << (widths >> 6));
+    let key = if body.len() >= key_at {
+        let key_len = read_width(body, HEAD, kw) as usize;
+        key_at
+            .checked_add(key_len)
+            .and_then(|end| body.get(key_at..end))
+    } else {
+        None
+    };
+    let Some(key) = key else {
+        bail!("sorted row of {} bytes does not hold its key", body.len());
+    };
+    Ok((unzigzag(read_width(body, HEAD + kw, dw)), key))
 }
 
 /// Appends one row body to `out`, the record builder of the instance.
@@ -426,16 +447,25 @@ mod tests {
     fn rows_of_the_wrong_length_are_errors() {
         let body = key_only_body(3, b"user:1");
         assert_eq!(db_key(&body).unwrap(), (3, &b"user:1"[..]));
+        let mut names = Names::default();
+        names.types.code("string").unwrap();
+        names.encodings.code("raw").unwrap();
+        let rebuilt = |body: &[u8]| {
+            let mut out = RecordBuilder::new("c", 1, "i", 4);
+            append_row(body, &names, &mut out)
+        };
+        rebuilt(&body).unwrap();
         for cut in 0..body.len() {
             assert!(db_key(&body[..cut]).is_err(), "cut at {cut}");
+            assert!(rebuilt(&body[..cut]).is_err(), "cut at {cut}");
         }
         let mut longer = body.clone();
         longer.push(0);
-        assert!(db_key(&longer).is_err());
+        assert!(rebuilt(&longer).is_err());
         let mut flagged = body;
         flagged[3] = HAS_EXPIRE;
         assert!(
-            db_key(&flagged).is_err(),
+            rebuilt(&flagged).is_err(),
             "a flagged value that is not there"
         );
     }
