@@ -417,8 +417,18 @@ impl<R: ChunkSource> Parser<'_, R> {
     }
 
     /// Reads a length; an encoded-string marker is an error.
-    #[inline]
+    #[inline(always)]
     fn read_len(&mut self, what: &'static str) -> ParseResult<u64> {
+        match self.input.short_len() {
+            Some(n) => Ok(n),
+            None => self.read_len_in_full(what),
+        }
+    }
+
+    /// [`Self::read_len`] for any head: a length in 4 or 8 bytes, a head across two buffers,
+    /// a bad byte.
+    #[inline(never)]
+    fn read_len_in_full(&mut self, what: &'static str) -> ParseResult<u64> {
         let at = self.input.pos();
         let b = self.input.read_u8(what)?;
         match b >> 6 {
