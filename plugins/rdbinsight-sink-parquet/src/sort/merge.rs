@@ -111,7 +111,24 @@ impl RunReader {
     }
 
     /// The buffer range of the next row's body; `None` at the end of the file.
+    #[inline(always)]
     fn next_row(&mut self) -> Result<Option<std::ops::Range<usize>>> {
+        // Most rows lie whole in the buffer: no call, no refill.
+        let unread = self.buffer.get(self.start..self.end).unwrap_or_default();
+        if let Some((len, rest)) = unread.split_first_chunk::<LEN_BYTES>() {
+            let len = u32::from_le_bytes(*len) as usize;
+            if len <= rest.len() {
+                let body = self.start + LEN_BYTES..self.start + LEN_BYTES + len;
+                self.start = body.end;
+                return Ok(Some(body));
+            }
+        }
+        self.next_row_refilled()
+    }
+
+    /// [`Self::next_row`] for a row not whole in the buffer: refills it first.
+    #[inline(never)]
+    fn next_row_refilled(&mut self) -> Result<Option<std::ops::Range<usize>>> {
         match self.fill(LEN_BYTES)? {
             0 => return Ok(None),
             n if n < LEN_BYTES => bail!("spill file {} truncated", self.path.display()),
