@@ -140,6 +140,7 @@ struct NameTable {
 }
 
 impl NameTable {
+    #[inline(always)]
     fn code(&mut self, name: &str) -> Result<u8> {
         if self
             .names
@@ -148,6 +149,12 @@ impl NameTable {
         {
             return Ok(self.last as u8);
         }
+        self.other_code(name)
+    }
+
+    /// [`Self::code`] of a name other than the last one's.
+    #[inline(never)]
+    fn other_code(&mut self, name: &str) -> Result<u8> {
         let i = match self
             .names
             .iter()
