@@ -56,9 +56,12 @@ impl NameColumn {
             self.descr.name()
         );
         self.codes.reserve(a.len());
+        let data = a.value_data();
         let mut last: Option<(&[u8], u16)> = None;
-        for v in a.iter().flatten() {
-            let v = v.as_bytes();
+        for bounds in a.value_offsets().windows(2) {
+            let v = data
+                .get(bounds[0] as usize..bounds[1] as usize)
+                .unwrap_or_default();
             let code = match last {
                 Some((name, code)) if same_bytes(name, v) => code,
                 _ => {
@@ -73,7 +76,7 @@ impl NameColumn {
     }
 
     fn code(&mut self, v: &[u8]) -> Result<u16> {
-        if let Some(i) = self.names.iter().position(|n| n == v) {
+        if let Some(i) = self.names.iter().position(|n| same_bytes(n, v)) {
             return Ok(i as u16);
         }
         ensure!(
