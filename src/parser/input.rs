@@ -410,9 +410,9 @@ mod tests {
         d.finalize()
     }
 
-    /// Random reads of every kind (short string lengths too) over chunks of random sizes and spare room (so that reads
-    /// span chunks both through the room and through a copy) give the stream's bytes, offsets
-    /// and CRC64 at every point.
+    /// Random reads of every kind (short string lengths too) over chunks of random sizes and
+    /// spare room (so that reads span chunks both through the room and through a copy) give
+    /// the stream's bytes, offsets and CRC64 at every point.
     #[test]
     fn reads_across_chunks_give_the_stream_and_its_crc() {
         let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
