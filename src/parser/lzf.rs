@@ -86,10 +86,12 @@ impl<'w> LzfStream<'w> {
                 Pending::Literal(k) => {
                     let m = k.min(out.len());
                     let src = input.take(m, "LZF literal bytes")?;
-                    for (i, &b) in src.iter().enumerate() {
-                        out[i] = b;
-                        self.window[(self.produced + i) & MASK] = b;
-                    }
+                    out[..m].copy_from_slice(src);
+                    // Into the window as one or two slices (where it wraps around).
+                    let at = self.produced & MASK;
+                    let first = m.min(WINDOW - at);
+                    self.window[at..at + first].copy_from_slice(&src[..first]);
+                    self.window[..m - first].copy_from_slice(&src[first..]);
                     self.produced += m;
                     self.in_left -= m as u64;
                     self.out_left -= m as u64;
@@ -215,6 +217,67 @@ mod tests {
         }
         assert_eq!(out, data);
         assert_eq!(s.compressed_left(), 0);
+    }
+
+    /// A random LZF stream of literals and back references (any distance the window holds)
+    /// and what it decodes to, about `size` bytes.
+    fn random_stream(size: usize, mut seed: u64) -> (Vec<u8>, Vec<u8>) {
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut comp, mut data) = (Vec::new(), Vec::<u8>::new());
+        while data.len() < size {
+            if data.is_empty() || next(2) == 0 {
+                let len = 1 + next(32);
+                comp.push((len - 1) as u8);
+                for _ in 0..len {
+                    let b = next(256) as u8;
+                    comp.push(b);
+                    data.push(b);
+                }
+            } else {
+                let dist = 1 + next(data.len().min(WINDOW));
+                let len = 3 + next(262);
+                let (high, low) = (((dist - 1) >> 8) as u8, (dist - 1) as u8);
+                if len - 2 < 7 {
+                    comp.push(((len - 2) as u8) << 5 | high);
+                } else {
+                    comp.push(7 << 5 | high);
+                    comp.push((len - 2 - 7) as u8);
+                }
+                comp.push(low);
+                for _ in 0..len {
+                    data.push(data[data.len() - dist]);
+                }
+            }
+        }
+        (comp, data)
+    }
+
+    /// Literals and back references across the window's wrap-around decode the same whatever
+    /// the sizes of the reads.
+    #[test]
+    fn decodes_literals_and_references_across_the_window() {
+        for seed in 1..6u64 {
+            let (comp, data) = random_stream(40_000, seed * 0x9e37_79b9);
+            let mut input = Input::from_reader(&comp[..], 64, false);
+            let mut w = LzfWindow::default();
+            let mut s = LzfStream::new(&mut w, comp.len() as u64, data.len() as u64);
+            let mut out = vec![0u8; data.len()];
+            let mut at = 0;
+            let mut size = seed as usize;
+            while at < out.len() {
+                size = (size * 7 + 3) % 97 + 1;
+                let end = (at + size).min(out.len());
+                s.read_exact(&mut input, &mut out[at..end]).unwrap();
+                at = end;
+            }
+            assert!(out == data, "seed {seed}");
+            assert_eq!(s.compressed_left(), 0);
+        }
     }
 
     #[test]
