@@ -35,8 +35,14 @@ pub struct FromParquetArgs {
 /// Flags of `report from-clickhouse`.
 #[derive(Debug, clap::Args)]
 pub struct FromClickhouseArgs {
-    #[command(flatten)]
-    pub endpoint: rdbinsight_sink_clickhouse::UrlArg,
+    /// ClickHouse HTTP endpoint: http[s]://[user[:password]@]host[:port]/?database=<db>.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "RDBINSIGHT_CLICKHOUSE_URL",
+        hide_env_values = true
+    )]
+    pub url: String,
     /// Cluster name of the batch.
     #[arg(long, default_value = "default")]
     pub cluster: String,
@@ -56,7 +62,7 @@ pub struct FromClickhouseArgs {
 #[cfg(feature = "sink-clickhouse")]
 pub fn report_from_clickhouse(args: &FromClickhouseArgs) -> Result<(report::Report, PathBuf)> {
     use rdbinsight_sink_clickhouse::reader;
-    let client = reader::connect(&args.endpoint.url)?;
+    let client = reader::connect(&args.url)?;
     let batch = reader::find_batch(&client, &args.cluster, args.batch)?;
     let label = format!("ClickHouse {} batch {batch}", client.url());
     let mut agg = report::Aggregator::new(&args.cluster, &label, &args.delimiters);

@@ -10,9 +10,9 @@ use crate::client::{Client, RetryPolicy};
 use crate::schema::DEFAULT_TTL_DAYS;
 use crate::url::ClickhouseUrl;
 
-/// The `--url` flag: where ClickHouse is (`into-clickhouse` and `report from-clickhouse`).
+/// Flags of `into-clickhouse`.
 #[derive(Debug, clap::Args)]
-pub struct UrlArg {
+pub struct ClickhouseArgs {
     /// ClickHouse HTTP endpoint: http[s]://[user[:password]@]host[:port]/?database=<db>.
     #[arg(
         long,
@@ -21,13 +21,6 @@ pub struct UrlArg {
         hide_env_values = true
     )]
     pub url: String,
-}
-
-/// Flags of `into-clickhouse`.
-#[derive(Debug, clap::Args)]
-pub struct ClickhouseArgs {
-    #[command(flatten)]
-    pub endpoint: UrlArg,
     /// Create the tables and the view in the URL's database when missing (an existing schema
     /// that differs is refused, never changed).
     #[arg(long)]
@@ -105,7 +98,7 @@ pub struct ClickhouseConfig {
 
 impl SinkArgs for ClickhouseArgs {
     fn into_config(self) -> Result<Box<dyn SinkConfig>> {
-        let url = ClickhouseUrl::parse(&self.endpoint.url)?;
+        let url = ClickhouseUrl::parse(&self.url)?;
         Ok(Box::new(ClickhouseConfig {
             url,
             auto_create_tables: self.auto_create_tables,

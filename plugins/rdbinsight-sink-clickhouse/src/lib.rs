@@ -24,7 +24,7 @@ pub mod setup;
 pub mod sink;
 pub mod url;
 
-pub use config::{ClickhouseArgs, ClickhouseConfig, UrlArg};
+pub use config::{ClickhouseArgs, ClickhouseConfig};
 
 rdbinsight_sink_api::register_sink!(
     ClickhouseArgs,
