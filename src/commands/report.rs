@@ -6,11 +6,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{ArgMatches, FromArgMatches};
 
-use crate::report::{
-    self,
-    aggregate::{DICTIONARY_COLUMNS, READ_COLUMNS},
-    prefix::DEFAULT_DELIMITERS,
-};
+#[cfg(feature = "sink-parquet")]
+use crate::report::aggregate::{DICTIONARY_COLUMNS, READ_COLUMNS};
+use crate::report::{self, prefix::DEFAULT_DELIMITERS};
 
 /// Flags of `report from-parquet`.
 #[derive(Debug, clap::Args)]
