@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need when it is missing (Debian's redis-server, chromium,
-# tmux, curl and GNU time, Python's pyarrow, rust-just and chdb-core), then runs every test of the
-# workspace (`--install-only`: stops after installing). Safe to run again.
+# tmux, curl and GNU time, Python's pyarrow, rust-just and chdb-core), checks that the crate builds
+# without its optional sinks, then runs every test of the workspace (`--install-only`: stops after
+# installing). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,4 +34,6 @@ fi
 export RDBINSIGHT_TEST_CHDB_PYTHON="$chdb_venv/bin/python"
 
 [ "${1:-}" = "--install-only" ] && exit 0
+# The crate also builds without its optional sinks (the fuzz targets build it so).
+cargo check --locked --quiet --lib --no-default-features
 cargo test --workspace --locked "$@"
