@@ -30,7 +30,9 @@ pub struct FromParquetArgs {
     pub delimiters: String,
 }
 
-/// Flags of `report from-clickhouse`.
+/// Flags of `report from-clickhouse`. `--url` is spelled as in the ClickHouse plugin's
+/// `into-clickhouse`, not taken from it: the command, and its message that the build has no
+/// ClickHouse support, exist in builds without that optional crate.
 #[derive(Debug, clap::Args)]
 pub struct FromClickhouseArgs {
     /// ClickHouse HTTP endpoint: http[s]://[user[:password]@]host[:port]/?database=<db>.
