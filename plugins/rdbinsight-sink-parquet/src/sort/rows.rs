@@ -294,6 +294,13 @@ fn read_width(body: &[u8], at: usize, n: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
+/// The bytes of the key length, db, member count and rdb size of a row body, from its width
+/// byte (two bits each, the log2 of the width).
+#[inline(always)]
+fn field_widths(widths: u8) -> [usize; 4] {
+    [0, 2, 4, 6].map(|shift| 1usize << ((widths >> shift) & 3))
+}
+
 /// Where the fields of one row body lie, its length checked against its head.
 struct Layout {
     /// Type code, encoding code, presence flags.
@@ -314,8 +321,7 @@ impl Layout {
         let Some(&[widths, type_code, encoding_code, flags]) = body.first_chunk::<HEAD>() else {
             bail!("sorted row of {} bytes has no head", body.len());
         };
-        let w = |i: u8| 1usize << ((widths >> (2 * i)) & 3);
-        let (kw, dw, mw, sw) = (w(0), w(1), w(2), w(3));
+        let [kw, dw, mw, sw] = field_widths(widths);
         let key_at = HEAD + kw + dw + mw + sw;
         let key_len = if body.len() >= key_at {
             read_width(body, HEAD, kw) as usize
@@ -351,9 +357,8 @@ pub fn db_key(body: &[u8]) -> Result<(i64, &[u8])> {
     let Some(&[widths, ..]) = body.first_chunk::<HEAD>() else {
         bail!("sorted row of {} bytes has no head", body.len());
     };
-    let kw = 1usize << (widths & 3);
-    let dw = 1usize << ((widths >> 2) & 3);
-    let key_at = HEAD + kw + dw + (1usize << ((widths >> 4) & 3)) + (1usize << (widths >> 6));
+    let [kw, dw, mw, sw] = field_widths(widths);
+    let key_at = HEAD + kw + dw + mw + sw;
     let key = if body.len() >= key_at {
         let key_len = read_width(body, HEAD, kw) as usize;
         key_at
