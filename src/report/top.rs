@@ -119,12 +119,8 @@ impl TopKeys {
     /// Whether a row of `columns` may enter a heap: its size or member count reaches the
     /// smallest kept one.
     pub fn may_take(&self, columns: &TopColumns<'_>) -> bool {
-        let (sizes, counts) = (self.size_floor, self.members_floor);
-        columns
-            .sizes
-            .iter()
-            .zip(columns.counts)
-            .any(|(&s, &c)| s >= sizes || c >= counts)
+        let floors = self.floors();
+        (0..columns.sizes.len()).any(|i| floors.admit(columns, i))
     }
 
     /// The smallest ranks the heaps can take now (until the rows noted are offered).
