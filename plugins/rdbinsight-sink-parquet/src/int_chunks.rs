@@ -77,7 +77,7 @@ impl IntColumn {
 
     /// Writes the page in progress, if it has rows.
     fn flush_page(&mut self) -> Result<()> {
-        let (Some(&min), Some(&max)) = (self.values.iter().min(), self.values.iter().max()) else {
+        let Some((min, max)) = min_max(&self.values) else {
             return Ok(());
         };
         let mut encoded = Vec::with_capacity(self.values.len() + 64);
@@ -113,5 +113,45 @@ impl IntColumn {
             statistics,
             index,
         )
+    }
+}
+
+/// The least and greatest of `values` (`None` when empty) in one pass, four lanes at a time
+/// (two passes of `min` and `max` took twice the comparisons, one after another).
+fn min_max(values: &[i64]) -> Option<(i64, i64)> {
+    let first = *values.first()?;
+    let (mut lo, mut hi) = ([first; 4], [first; 4]);
+    let mut quads = values.chunks_exact(4);
+    for quad in &mut quads {
+        for i in 0..4 {
+            lo[i] = lo[i].min(quad[i]);
+            hi[i] = hi[i].max(quad[i]);
+        }
+    }
+    for &v in quads.remainder() {
+        lo[0] = lo[0].min(v);
+        hi[0] = hi[0].max(v);
+    }
+    Some((lo.into_iter().min()?, hi.into_iter().max()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_max_is_the_least_and_the_greatest() {
+        assert_eq!(min_max(&[]), None);
+        let mut state = 3u64;
+        for len in 1..40 {
+            let values: Vec<i64> = (0..len)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    state as i64 >> (state % 50)
+                })
+                .collect();
+            let want = (*values.iter().min().unwrap(), *values.iter().max().unwrap());
+            assert_eq!(min_max(&values), Some(want), "{values:?}");
+        }
     }
 }
