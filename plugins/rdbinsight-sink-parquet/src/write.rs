@@ -32,6 +32,7 @@ use rdbinsight_sink_api::schema;
 
 use crate::chunk;
 use crate::constant_chunks::ConstantColumn;
+use crate::early_sync::EarlySync;
 use crate::int_chunks::IntColumn;
 use crate::key_chunks::{KeyColumn, KeyLimits};
 use crate::name_chunks::NameColumn;
@@ -155,6 +156,8 @@ pub struct ParallelWriter {
     rows: usize,
     bytes: usize,
     row_groups: usize,
+    /// Writes each finished row group to disk in the background.
+    early_sync: Option<EarlySync>,
 }
 
 impl ParallelWriter {
@@ -162,6 +165,7 @@ impl ParallelWriter {
     pub fn try_new(file: File, schema: SchemaRef, props: WriterProperties) -> Result<Self> {
         let row_group_rows = props.max_row_group_row_count().unwrap_or(usize::MAX);
         let row_group_bytes = props.max_row_group_bytes().unwrap_or(usize::MAX);
+        let early_sync = EarlySync::start(&file)?;
         let (file, factory) =
             ArrowWriter::try_new(file, schema.clone(), Some(props))?.into_serialized_writer()?;
         ensure!(
@@ -237,6 +241,7 @@ impl ParallelWriter {
             rows: 0,
             bytes: 0,
             row_groups: 0,
+            early_sync: Some(early_sync),
         };
         w.start_row_group()?;
         Ok(w)
@@ -360,6 +365,9 @@ impl ParallelWriter {
             group.append_column(&bytes, close)?;
         }
         group.close()?;
+        if let Some(sync) = &self.early_sync {
+            sync.request();
+        }
         self.row_groups += 1;
         self.rows = 0;
         self.bytes = 0;
@@ -375,7 +383,10 @@ impl ParallelWriter {
                 .map_err(|_| anyhow!("the Parquet encoding thread panicked"))?;
         }
         self.file.finish()?;
-        Ok(())
+        match self.early_sync.take() {
+            Some(sync) => sync.finish(),
+            None => Ok(()),
+        }
     }
 }
 
