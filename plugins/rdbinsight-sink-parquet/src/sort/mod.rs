@@ -15,13 +15,13 @@ mod spill;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use arrow_array::RecordBatch;
 
 use merge::{Run, RunWriter};
 use order::{digit, Entries, Entry};
 use rows::{encode_row, Columns, Constants, Names};
-use spill::Spiller;
+use spill::{Done, Spiller};
 
 /// Most run files open at once during a merge.
 pub const FAN_IN: usize = 32;
@@ -170,12 +170,16 @@ impl Sorter {
         let entries = std::mem::take(&mut self.entries);
         spiller.write(arena, entries, path.clone())?;
         self.runs.push(path);
-        if let Some((arena, entries)) = spare {
-            // A huge key made an arena grow past the budget: give that memory back.
-            if arena.capacity() <= 2 * self.budget {
-                self.arena = arena;
+        match spare {
+            Some(Done::Written(arena, entries)) => {
+                // A huge key made an arena grow past the budget: give that memory back.
+                if arena.capacity() <= 2 * self.budget {
+                    self.arena = arena;
+                }
+                self.entries = entries;
             }
-            self.entries = entries;
+            Some(Done::Kept(..)) => bail!("a sort run was kept in memory before the input ended"),
+            None => {}
         }
         Ok(())
     }
@@ -188,10 +192,22 @@ impl Sorter {
             self.cleanup();
             return Ok(());
         };
-        // The rows in memory are ordered while the spill thread writes the last full arena.
+        // The rows in memory are ordered while the spill thread orders the last full arena,
+        // which it then hands back instead of writing it, unless it has begun writing it.
+        let mut kept = None;
+        if let Some(spiller) = &self.spiller {
+            spiller.keep_in_memory();
+        }
         self.entries.sort(&self.arena)?;
         if let Some(spiller) = &mut self.spiller {
-            spiller.wait()?;
+            if let Some(Done::Kept(arena, entries)) = spiller.wait()? {
+                // The last run handed over is the one in flight: it stays in memory.
+                self.runs.pop();
+                kept = Some(Run::Memory {
+                    arena,
+                    entries: entries.list,
+                });
+            }
         }
         self.spiller = None;
         let fan_in = fan_in();
@@ -213,6 +229,7 @@ impl Sorter {
             .into_iter()
             .map(Run::File)
             .collect();
+        runs.extend(kept);
         runs.push(Run::Memory {
             arena: std::mem::take(&mut self.arena),
             entries: std::mem::take(&mut self.entries).list,

@@ -374,6 +374,7 @@ pub fn db_key(body: &[u8]) -> Result<(i64, &[u8])> {
 }
 
 /// Appends one row body to `out`, the record builder of the instance.
+#[inline]
 pub fn append_row(body: &[u8], names: &Names, out: &mut RecordBuilder) -> Result<()> {
     let l = Layout::of(body)?;
     let signed = |(at, n): (usize, usize)| unzigzag(read_width(body, at, n));
