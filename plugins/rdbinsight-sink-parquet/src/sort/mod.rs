@@ -15,13 +15,13 @@ mod spill;
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
 
 use merge::{Run, RunWriter};
 use order::{digit, Entries, Entry};
 use rows::{encode_row, Columns, Constants, Names};
-use spill::{Done, Spiller};
+use spill::Spiller;
 
 /// Most run files open at once during a merge.
 pub const FAN_IN: usize = 32;
@@ -170,16 +170,12 @@ impl Sorter {
         let entries = std::mem::take(&mut self.entries);
         spiller.write(arena, entries, path.clone())?;
         self.runs.push(path);
-        match spare {
-            Some(Done::Written(arena, entries)) => {
-                // A huge key made an arena grow past the budget: give that memory back.
-                if arena.capacity() <= 2 * self.budget {
-                    self.arena = arena;
-                }
-                self.entries = entries;
+        if let Some((arena, entries)) = spare {
+            // A huge key made an arena grow past the budget: give that memory back.
+            if arena.capacity() <= 2 * self.budget {
+                self.arena = arena;
             }
-            Some(Done::Kept(..)) => bail!("a sort run was kept in memory before the input ended"),
-            None => {}
+            self.entries = entries;
         }
         Ok(())
     }
@@ -192,22 +188,10 @@ impl Sorter {
             self.cleanup();
             return Ok(());
         };
-        // The rows in memory are ordered while the spill thread orders the last full arena,
-        // which it then hands back instead of writing it, unless it has begun writing it.
-        let mut kept = None;
-        if let Some(spiller) = &self.spiller {
-            spiller.keep_in_memory();
-        }
+        // The rows in memory are ordered while the spill thread writes the last full arena.
         self.entries.sort(&self.arena)?;
         if let Some(spiller) = &mut self.spiller {
-            if let Some(Done::Kept(arena, entries)) = spiller.wait()? {
-                // The last run handed over is the one in flight: it stays in memory.
-                self.runs.pop();
-                kept = Some(Run::Memory {
-                    arena,
-                    entries: entries.list,
-                });
-            }
+            spiller.wait()?;
         }
         self.spiller = None;
         let fan_in = fan_in();
@@ -229,7 +213,6 @@ impl Sorter {
             .into_iter()
             .map(Run::File)
             .collect();
-        runs.extend(kept);
         runs.push(Run::Memory {
             arena: std::mem::take(&mut self.arena),
             entries: std::mem::take(&mut self.entries).list,

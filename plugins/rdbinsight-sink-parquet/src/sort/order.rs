@@ -192,28 +192,6 @@ fn sort_keys(entries: &mut [Entry], arena: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// An arena holding rows of only `db` and key, in the order given, and their entries (for
-/// tests of the ordering and of the spill thread).
-#[cfg(test)]
-pub fn arena_of(rows: &[(i64, &[u8])]) -> (Vec<u8>, Entries) {
-    let mut arena = Vec::new();
-    let mut entries = Entries::default();
-    for &(db, key) in rows {
-        let offset = arena.len() as u32;
-        let body = crate::sort::rows::key_only_body(db, key);
-        arena.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        arena.extend_from_slice(&body);
-        entries.push(
-            db,
-            Entry {
-                digit: digit(key, 0),
-                offset,
-            },
-        );
-    }
-    (arena, entries)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +222,25 @@ mod tests {
     #[test]
     fn an_entry_is_24_bytes() {
         assert_eq!(std::mem::size_of::<Entry>(), 24);
+    }
+
+    fn arena_of(rows: &[(i64, &[u8])]) -> (Vec<u8>, Entries) {
+        let mut arena = Vec::new();
+        let mut entries = Entries::default();
+        for &(db, key) in rows {
+            let offset = arena.len() as u32;
+            let body = crate::sort::rows::key_only_body(db, key);
+            arena.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            arena.extend_from_slice(&body);
+            entries.push(
+                db,
+                Entry {
+                    digit: digit(key, 0),
+                    offset,
+                },
+            );
+        }
+        (arena, entries)
     }
 
     /// Sorts `rows` through [`Entries`] and returns them in the order found.
