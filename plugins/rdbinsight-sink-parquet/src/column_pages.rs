@@ -2,7 +2,6 @@
 //! decompressed, levels removed, the encoding checked. What the report's own decoders (front-
 //! coded keys, delta-coded integers) read instead of going through Arrow.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use parquet::file::serialized_reader::SerializedPageReader;
 /// Reads the data pages of a column in row order.
 pub struct ColumnPages {
     path: PathBuf,
-    input: Arc<File>,
+    input: Arc<Bytes>,
     metadata: Arc<ParquetMetaData>,
     column: usize,
     /// The column's name, for errors.
@@ -25,7 +24,7 @@ pub struct ColumnPages {
     encoding: Encoding,
     /// The row group whose pages `pages` reads (the next one to open when `pages` is None).
     row_group: usize,
-    pages: Option<SerializedPageReader<File>>,
+    pages: Option<SerializedPageReader<Bytes>>,
     /// Pages read from the current row group.
     page_index: usize,
 }
@@ -64,16 +63,16 @@ impl ColumnPages {
     }
 
     /// The pages of column `column` (named `name`, see [`ColumnPages::find`]) of the file at
-    /// `path` whose footer is `metadata`.
+    /// `path`, whose content is `input` and footer `metadata`.
     pub fn open(
         path: &Path,
+        input: Bytes,
         metadata: Arc<ParquetMetaData>,
         column: usize,
         name: &str,
         encoding: Encoding,
-    ) -> Result<Self> {
-        let input = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             path: path.to_path_buf(),
             input: Arc::new(input),
             metadata,
@@ -83,7 +82,7 @@ impl ColumnPages {
             row_group: 0,
             pages: None,
             page_index: 0,
-        })
+        }
     }
 
     /// The values of the next data page and their number, or None after the last page.

@@ -31,7 +31,12 @@ impl KeyPages {
     /// The key pages of `path` (whose footer is `metadata`), or None when the column named
     /// `key` is not a required byte-array column written with `DELTA_BYTE_ARRAY` in every row
     /// group (a file this sink did not write: read it through Arrow instead).
-    pub fn open(path: &Path, key: &str, metadata: Arc<ParquetMetaData>) -> Result<Option<Self>> {
+    pub fn open(
+        path: &Path,
+        input: &Bytes,
+        key: &str,
+        metadata: Arc<ParquetMetaData>,
+    ) -> Result<Option<Self>> {
         let Some(column) = ColumnPages::find(
             &metadata,
             key,
@@ -41,7 +46,14 @@ impl KeyPages {
             return Ok(None);
         };
         Ok(Some(Self {
-            pages: ColumnPages::open(path, metadata, column, key, Encoding::DELTA_BYTE_ARRAY)?,
+            pages: ColumnPages::open(
+                path,
+                input.clone(),
+                metadata,
+                column,
+                key,
+                Encoding::DELTA_BYTE_ARRAY,
+            ),
             page: Bytes::new(),
             decoded: FrontCoded::default(),
             next: 0,

@@ -22,6 +22,7 @@ mod early_sync;
 mod int_chunks;
 mod key_chunks;
 mod key_pages;
+mod mapped;
 mod name_chunks;
 pub mod path;
 pub mod reader;
