@@ -48,8 +48,7 @@ fn map_or_read(file: &File, path: &Path, len: usize) -> Result<Bytes> {
 fn read_whole(file: &File, path: &Path, len: usize) -> Result<Bytes> {
     use std::io::Read;
     let mut data = Vec::with_capacity(len);
-    (&*file)
-        .take(len as u64)
+    file.take(len as u64)
         .read_to_end(&mut data)
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Bytes::from(data))
