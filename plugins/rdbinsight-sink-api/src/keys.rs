@@ -5,19 +5,62 @@
 //! sorted sinks (Parquet's `DELTA_BYTE_ARRAY` pages hold exactly this) hand keys over this way.
 
 use arrow_array::{Array, BinaryArray};
+use arrow_buffer::Buffer;
 
 /// The keys of consecutive rows, front-coded.
 ///
 /// The first key's shared length refers to the key before this chunk (the last one of the
 /// previous chunk of the same stream), so chunks are walked in order by one [`KeyCursor`].
 /// A chunk whose first shared length is 0 stands on its own.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct DeltaKeys {
     shared: Vec<u32>,
     /// Length of each key's suffix; they add up to the length of `suffixes`.
     lens: Vec<u32>,
-    suffixes: Vec<u8>,
+    suffixes: Suffixes,
 }
+
+/// The suffix bytes of a chunk: its own, or a slice of a buffer it shares (a decoded page's).
+#[derive(Debug, Clone)]
+enum Suffixes {
+    Owned(Vec<u8>),
+    Shared(Buffer),
+}
+
+impl Default for Suffixes {
+    fn default() -> Self {
+        Self::Owned(Vec::new())
+    }
+}
+
+impl Suffixes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(b) => b.as_slice(),
+        }
+    }
+
+    /// The bytes as a vector to append to (a shared buffer is copied first).
+    fn owned(&mut self) -> &mut Vec<u8> {
+        if let Self::Shared(b) = self {
+            *self = Self::Owned(b.as_slice().to_vec());
+        }
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(_) => unreachable!("made owned above"),
+        }
+    }
+}
+
+impl PartialEq for DeltaKeys {
+    /// Chunks are equal when they hold the same keys the same way, wherever their bytes are.
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for DeltaKeys {}
 
 impl DeltaKeys {
     /// An empty chunk.
@@ -30,7 +73,24 @@ impl DeltaKeys {
         Self {
             shared: Vec::with_capacity(rows),
             lens: Vec::with_capacity(rows),
-            suffixes: Vec::with_capacity(bytes),
+            suffixes: Suffixes::Owned(Vec::with_capacity(bytes)),
+        }
+    }
+
+    /// A chunk of the keys whose shared lengths are `shared` and whose suffixes, `lens[i]`
+    /// bytes each, lie back to back in `suffixes`, taken as they are: the buffer is shared,
+    /// not copied (a decoded `DELTA_BYTE_ARRAY` page handed on whole).
+    ///
+    /// # Panics
+    ///
+    /// When `shared` and `lens` differ in length, or `lens` do not add up to the length of
+    /// `suffixes`.
+    pub fn from_parts(shared: Vec<u32>, lens: Vec<u32>, suffixes: Buffer) -> Self {
+        check_run(&shared, &lens, suffixes.as_slice());
+        Self {
+            shared,
+            lens,
+            suffixes: Suffixes::Shared(suffixes),
         }
     }
 
@@ -61,7 +121,7 @@ impl DeltaKeys {
         let len = u32::try_from(suffix.len()).expect("a key suffix under 4 GiB");
         self.shared.push(shared);
         self.lens.push(len);
-        self.suffixes.extend_from_slice(suffix);
+        self.suffixes.owned().extend_from_slice(suffix);
     }
 
     /// Appends a run of keys whose suffixes lie back to back in `suffixes`: key `i` shares
@@ -73,26 +133,21 @@ impl DeltaKeys {
     /// When `shared` and `lens` differ in length, or `lens` do not add up to the length of
     /// `suffixes`.
     pub fn extend(&mut self, shared: &[u32], lens: &[u32], suffixes: &[u8]) {
-        assert_eq!(shared.len(), lens.len(), "one suffix length per key");
-        let total: u64 = lens.iter().map(|&l| u64::from(l)).sum();
-        assert_eq!(
-            total,
-            suffixes.len() as u64,
-            "suffix lengths add up to the suffix bytes"
-        );
+        check_run(shared, lens, suffixes);
         self.shared.extend_from_slice(shared);
         self.lens.extend_from_slice(lens);
-        self.suffixes.extend_from_slice(suffixes);
+        self.suffixes.owned().extend_from_slice(suffixes);
     }
 
     /// The chunk as its three arrays: the shared length of every key, the length of every
     /// suffix, and the suffixes one after the other (for readers that walk them by index).
     pub fn parts(&self) -> (&[u32], &[u32], &[u8]) {
-        (&self.shared, &self.lens, &self.suffixes)
+        (&self.shared, &self.lens, self.suffixes.as_slice())
     }
 
     /// The shared length and suffix of every key, in order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &[u8])> + '_ {
+        let suffixes = self.suffixes.as_slice();
         let mut end = 0;
         self.shared
             .iter()
@@ -100,7 +155,7 @@ impl DeltaKeys {
             .map(move |(&shared, &len)| {
                 let start = end;
                 end += len as usize;
-                (shared as usize, &self.suffixes[start..end])
+                (shared as usize, &suffixes[start..end])
             })
     }
 
@@ -116,15 +171,30 @@ impl DeltaKeys {
 
     /// Bytes of suffixes held.
     pub fn suffix_bytes(&self) -> usize {
-        self.suffixes.len()
+        self.suffixes.as_slice().len()
     }
 
     /// Removes every key, keeping the allocations.
     pub fn clear(&mut self) {
         self.shared.clear();
         self.lens.clear();
-        self.suffixes.clear();
+        match &mut self.suffixes {
+            Suffixes::Owned(v) => v.clear(),
+            shared => *shared = Suffixes::default(),
+        }
     }
+}
+
+/// Checks a run of front-coded keys: one suffix length per shared length, adding up to the
+/// suffix bytes.
+fn check_run(shared: &[u32], lens: &[u32], suffixes: &[u8]) {
+    assert_eq!(shared.len(), lens.len(), "one suffix length per key");
+    let total: u64 = lens.iter().map(|&l| u64::from(l)).sum();
+    assert_eq!(
+        total,
+        suffixes.len() as u64,
+        "suffix lengths add up to the suffix bytes"
+    );
 }
 
 /// Length of the common prefix of `a` and `b` (the shared length of `b` front-coded against
@@ -305,6 +375,35 @@ mod tests {
         run.push(0, b"x");
         run.extend(&[0, 1, 2], &[2, 1, 0], b"abc");
         assert_eq!(run, pushed);
+    }
+
+    #[test]
+    fn shared_suffix_buffers_hold_the_same_keys_as_copied_ones() {
+        let mut copied = DeltaKeys::new();
+        copied.extend(&[0, 1, 2], &[2, 1, 0], b"abc");
+        let page = Buffer::from(b"..abc..".to_vec());
+        let shared =
+            DeltaKeys::from_parts(vec![0, 1, 2], vec![2, 1, 0], page.slice_with_length(2, 3));
+        assert_eq!(shared, copied);
+        assert_eq!(shared.suffix_bytes(), 3);
+        assert_eq!(
+            walk_all(std::slice::from_ref(&shared)),
+            walk_all(std::slice::from_ref(&copied))
+        );
+        // Appending to a shared chunk copies its bytes first; the buffer is left as it was.
+        let (mut grown, mut want) = (shared.clone(), copied);
+        grown.push(1, b"yz");
+        want.push(1, b"yz");
+        assert_eq!(grown, want);
+        assert_eq!(page.as_slice(), b"..abc..");
+        grown.clear();
+        assert!(grown.is_empty() && grown.suffix_bytes() == 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "suffix lengths add up")]
+    fn shared_suffixes_must_match_their_lengths() {
+        DeltaKeys::from_parts(vec![0], vec![4], Buffer::from(b"abc".to_vec()));
     }
 
     #[test]

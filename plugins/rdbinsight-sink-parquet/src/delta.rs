@@ -300,6 +300,8 @@ pub struct FrontCoded {
     pub lens: Vec<u32>,
     /// Where the suffix bytes start in the page.
     pub suffixes_at: usize,
+    /// How many suffix bytes there are (the sum of `lens`).
+    pub suffix_bytes: usize,
 }
 
 impl FrontCoded {
@@ -343,6 +345,8 @@ impl FrontCoded {
             input.pos(),
             bytes.len()
         );
+        // Fits in the page, so in a usize.
+        self.suffix_bytes = total as usize;
         Ok(())
     }
 }

@@ -61,9 +61,19 @@ impl KeyPages {
         }))
     }
 
-    /// Appends the next `n` keys to `out`. The first key's shared length refers to the key
-    /// before it in the file (0 at the start of a page).
-    pub fn take(&mut self, mut n: usize, out: &mut DeltaKeys) -> Result<()> {
+    /// The next `n` keys, with room for `suffix_bytes` suffix bytes when they are copied. The
+    /// first key's shared length refers to the key before it in the file (0 at the start of a
+    /// page). Keys that make up one whole page (batches as long as the pages, as this sink
+    /// writes them) are handed on as the page holds them, not copied.
+    pub fn take(&mut self, n: usize, suffix_bytes: usize) -> Result<DeltaKeys> {
+        if n > 0 && self.next == self.decoded.prefix.len() {
+            self.next_page()?;
+        }
+        if self.next == 0 && n == self.decoded.prefix.len() && n > 0 {
+            return Ok(self.whole_page());
+        }
+        let mut out = DeltaKeys::with_capacity(n, suffix_bytes);
+        let mut n = n;
         while n > 0 {
             if self.next == self.decoded.prefix.len() {
                 self.next_page()?;
@@ -82,7 +92,19 @@ impl KeyPages {
             n -= end - self.next;
             self.next = end;
         }
-        Ok(())
+        Ok(out)
+    }
+
+    /// Every key of the current page, none taken yet: its decoded lengths moved out and its
+    /// suffix bytes shared. The page is used up: the next take decodes the next one.
+    fn whole_page(&mut self) -> DeltaKeys {
+        let prefix = std::mem::take(&mut self.decoded.prefix);
+        let lens = std::mem::take(&mut self.decoded.lens);
+        let start = self.decoded.suffixes_at;
+        let suffixes = self.page.slice(start..start + self.decoded.suffix_bytes);
+        self.next = 0;
+        self.offset = 0;
+        DeltaKeys::from_parts(prefix, lens, suffixes.into())
     }
 
     /// Decodes the next data page.
@@ -100,5 +122,68 @@ impl KeyPages {
         self.next = 0;
         self.offset = 0;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{BinaryArray, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+    use rdbinsight_sink_api::keys::KeyCursor;
+
+    /// A file of `keys` (sorted) in pages of 10 rows and row groups of 60.
+    fn key_file(dir: &Path, keys: &[Vec<u8>]) -> std::path::PathBuf {
+        let path = dir.join("keys.parquet");
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "key",
+            DataType::Binary,
+            false,
+        )]));
+        let array = BinaryArray::from_iter_values(keys.iter());
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(array)]).unwrap();
+        let props = WriterProperties::builder()
+            .set_dictionary_enabled(false)
+            .set_encoding(Encoding::DELTA_BYTE_ARRAY)
+            .set_data_page_row_count_limit(10)
+            .set_write_batch_size(10)
+            .set_max_row_group_row_count(Some(60))
+            .build();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut writer = ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        path
+    }
+
+    /// Keys come back in order whether a take is a whole page (handed on as it is), part of
+    /// one, or runs across pages and row groups.
+    #[test]
+    fn takes_within_along_and_across_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<Vec<u8>> = (0..100)
+            .map(|i| format!("user:{:05}:{}", i * 37, "p".repeat(i % 4)).into_bytes())
+            .collect();
+        let path = key_file(dir.path(), &keys);
+        let file = std::fs::File::open(&path).unwrap();
+        let input = crate::mapped::file_bytes(&file, &path).unwrap();
+        let metadata = ArrowReaderMetadata::load(&input, ArrowReaderOptions::new()).unwrap();
+        assert_eq!(metadata.metadata().num_row_groups(), 2);
+        let mut pages = KeyPages::open(&path, &input, "key", metadata.metadata().clone())
+            .unwrap()
+            .expect("a front-coded key column");
+        let (mut cursor, mut got) = (KeyCursor::new(), Vec::new());
+        for n in [10, 3, 7, 10, 15, 5, 10, 40] {
+            let chunk = pages.take(n, 0).unwrap();
+            assert_eq!(chunk.len(), n);
+            cursor
+                .walk(&chunk, |_, key, _| got.push(key.to_vec()))
+                .unwrap();
+        }
+        assert_eq!(got, keys);
+        assert!(pages.take(1, 0).is_err(), "past the last key");
     }
 }
