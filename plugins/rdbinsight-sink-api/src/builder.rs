@@ -159,10 +159,14 @@ impl<T: ByteArrayType<Offset = i32>> ByteValues<T> {
         self.values.len()
     }
 
-    /// The offsets and bytes so far, checked to fit 32-bit offsets; the vectors are replaced by
-    /// ones with room for `rows` values and as many bytes as this column had (at least
-    /// `min_bytes`, at most 256 per row).
-    fn take(&mut self, rows: usize, min_bytes: usize) -> Result<(Vec<i32>, Vec<u8>), ArrowError> {
+    /// The column so far; the vectors are replaced by ones with room for `rows` values and as
+    /// many bytes as this column had (at least `min_bytes`, at most 256 per row).
+    ///
+    /// The array is built without Arrow's checks of what holds by construction (a pass over
+    /// the offsets, twice, and for strings a UTF-8 check of every byte, for each batch: a
+    /// twelfth of the parser's thread).
+    #[allow(unsafe_code)]
+    fn finish(&mut self, rows: usize, min_bytes: usize) -> Result<ArrayRef, ArrowError> {
         let bytes = self.values.len().clamp(min_bytes, rows * 256);
         let Self {
             offsets, values, ..
@@ -174,56 +178,36 @@ impl<T: ByteArrayType<Offset = i32>> ByteValues<T> {
                 T::PREFIX
             )));
         }
-        Ok((offsets, values))
+        // SAFETY: `offsets` starts at 0 (`new`) and gets `values.len()` after each value is
+        // appended, so it never decreases and ends at the length of `values`, which fits an
+        // i32 (checked above): no offset wrapped. A string column is only appended to by
+        // `push_str` (`push` is for binary columns alone), so every offset of one ends a
+        // whole `&str` and the bytes between two offsets are valid UTF-8.
+        let array = unsafe {
+            let offsets = OffsetBuffer::new_unchecked(ScalarBuffer::from(offsets));
+            GenericByteArray::<T>::new_unchecked(offsets, Buffer::from_vec(values), None)
+        };
+        Ok(Arc::new(array))
     }
 }
 
 impl ByteValues<BinaryType> {
-    /// Appends one value. Offsets past 2 GiB would wrap: [`Self::finish`] refuses such a
-    /// column, so a wrapped offset is never read.
+    /// Appends one value. Offsets past 2 GiB would wrap: [`ByteValues::finish`] refuses such
+    /// a column, so a wrapped offset is never read.
     #[inline(always)]
     fn push(&mut self, v: &[u8]) {
         self.values.extend_from_slice(v);
         self.offsets.push(self.values.len() as i32);
     }
-
-    /// The column so far (see [`ByteValues::take`]).
-    fn finish(&mut self, rows: usize, min_bytes: usize) -> Result<ArrayRef, ArrowError> {
-        let (offsets, values) = self.take(rows, min_bytes)?;
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-        Ok(Arc::new(GenericByteArray::<BinaryType>::try_new(
-            offsets,
-            Buffer::from_vec(values),
-            None,
-        )?))
-    }
 }
 
 impl ByteValues<Utf8Type> {
-    /// Appends one string. Offsets past 2 GiB would wrap: [`Self::finish`] refuses such a
-    /// column, so a wrapped offset is never read.
+    /// Appends one string. Offsets past 2 GiB would wrap: [`ByteValues::finish`] refuses
+    /// such a column, so a wrapped offset is never read.
     #[inline(always)]
     fn push_str(&mut self, v: &str) {
         self.values.extend_from_slice(v.as_bytes());
         self.offsets.push(self.values.len() as i32);
-    }
-
-    /// The column so far (see [`ByteValues::take`]), built without checking again what holds
-    /// by construction (Arrow's checks were a twentieth of the parser's thread: a pass over
-    /// the offsets and a UTF-8 check of every byte, for each batch).
-    #[allow(unsafe_code)]
-    fn finish(&mut self, rows: usize, min_bytes: usize) -> Result<ArrayRef, ArrowError> {
-        let (offsets, values) = self.take(rows, min_bytes)?;
-        // SAFETY: `offsets` starts at 0 (`new`) and gets `values.len()` after each string is
-        // appended (`push_str`, the only way in), so it never decreases and ends at the
-        // length of `values`; `take` checked that this length fits an i32, so no offset
-        // wrapped. Every offset is the end of a whole `&str`, so the bytes between two
-        // offsets are one string: valid UTF-8.
-        let array = unsafe {
-            let offsets = OffsetBuffer::new_unchecked(ScalarBuffer::from(offsets));
-            GenericByteArray::<Utf8Type>::new_unchecked(offsets, Buffer::from_vec(values), None)
-        };
-        Ok(Arc::new(array))
     }
 }
 
@@ -394,10 +378,10 @@ mod tests {
         assert_eq!(b.finish().unwrap().num_rows(), 0);
     }
 
-    /// The string columns, built without Arrow's checks, pass them all, multi-byte names and
-    /// empty ones included, batch after batch.
+    /// The byte columns (key, type, encoding), built without Arrow's checks, pass them all,
+    /// multi-byte names and empty ones included, batch after batch.
     #[test]
-    fn string_columns_are_valid_arrow() {
+    fn byte_columns_are_valid_arrow() {
         let names = ["string", "", "ストリーム", "zset-🦀", "x"];
         let mut b = RecordBuilder::new("c", 5, "i", 3);
         for batch_no in 0..3 {
@@ -427,6 +411,12 @@ mod tests {
                     .collect();
                 assert_eq!(got, want, "column {column}, batch {batch_no}");
             }
+            let keys = batch.column(4);
+            keys.to_data().validate_full().unwrap();
+            let keys = keys.as_any().downcast_ref::<BinaryArray>().unwrap();
+            let got: Vec<&[u8]> = keys.iter().map(Option::unwrap).collect();
+            let want: Vec<&[u8]> = names[batch_no..].iter().map(|n| n.as_bytes()).collect();
+            assert_eq!(got, want, "keys, batch {batch_no}");
         }
     }
 
