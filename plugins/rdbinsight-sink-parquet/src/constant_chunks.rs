@@ -74,6 +74,9 @@ impl Value {
 pub struct ConstantColumn {
     descr: ColumnDescPtr,
     value: Option<Value>,
+    /// The array checked last, kept (so its address is not reused) to skip checking it again:
+    /// record builders share one array of the constant columns between their batches.
+    checked: Option<ArrayRef>,
     chunks: Vec<(usize, Bytes, ColumnCloseResult)>,
 }
 
@@ -83,12 +86,20 @@ impl ConstantColumn {
         Self {
             descr,
             value: None,
+            checked: None,
             chunks: Vec::new(),
         }
     }
 
     /// Checks that `column` holds this column's one value (the first batch sets it).
     pub fn check(&mut self, column: &ArrayRef) -> Result<()> {
+        if self
+            .checked
+            .as_ref()
+            .is_some_and(|c| std::sync::Arc::ptr_eq(c, column))
+        {
+            return Ok(());
+        }
         let Some(value) = Value::of(column)? else {
             return Ok(());
         };
@@ -100,6 +111,7 @@ impl ConstantColumn {
                 self.descr.name()
             ),
         }
+        self.checked = Some(column.clone());
         Ok(())
     }
 
@@ -193,5 +205,10 @@ mod tests {
         c.check(&a.slice(1, 1)).unwrap();
         assert!(c.check(&b).is_err());
         assert!(c.check(&mixed).is_err());
+        // A refused array is refused again; one that passed passes when shared again.
+        assert!(c.check(&b).is_err());
+        c.check(&a).unwrap();
+        c.check(&a.clone()).unwrap();
+        assert!(c.check(&b).is_err());
     }
 }

@@ -275,6 +275,13 @@ impl ParallelWriter {
 
     /// Adds rows; cuts a row group whenever it is full.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        // The constant columns are checked whole, before slicing: record builders share one
+        // array of each between their batches, which a check then recognises.
+        for (column, encoder) in batch.columns().iter().zip(&self.encoders) {
+            if let Encoder::Constant(c) = *encoder {
+                self.constants[c].check(column)?;
+            }
+        }
         let mut offset = 0;
         while offset < batch.num_rows() {
             let take = (self.row_group_rows - self.rows).min(batch.num_rows() - offset);
@@ -301,7 +308,7 @@ impl ParallelWriter {
             match encoder {
                 Encoder::Local => mine.extend(compute_leaves(field, column)?),
                 Encoder::Helper => theirs.extend(compute_leaves(field, column)?),
-                Encoder::Constant(c) => self.constants[c].check(column)?,
+                Encoder::Constant(_) => {}
                 Encoder::Name(n) => self.names[n].push(typed::<StringArray>(column, field)?)?,
                 Encoder::Key(n) => self.keys[n].push(typed::<BinaryArray>(column, field)?)?,
                 Encoder::Int(n) => self.ints[n].push(typed::<Int64Array>(column, field)?)?,
