@@ -5,6 +5,9 @@
 //! system call and a copy out of the page cache into freshly allocated memory, faulted in and
 //! zeroed first: a seventh of the report's reading thread for the 1 GiB bench's file. Mapped,
 //! a page is a slice of the page cache itself and only its decompressed form is new memory.
+//! The pages of the row groups read are let go as the reading moves on
+//! ([`FileBytes::release_before`]), so the process's resident memory does not grow with the
+//! file.
 //!
 //! A mapping stays valid while the file is deleted or replaced (as publishing a new batch
 //! does); only a file truncated in place while it is read would fault. Published files are
@@ -16,9 +19,60 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 
+/// The content of a file: mapped, or read into memory where mapping is not available.
+pub struct FileBytes {
+    bytes: Bytes,
+    /// Whether `bytes` is a mapping of the file (else a copy in memory).
+    mapped: bool,
+}
+
+impl FileBytes {
+    /// The whole content.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// Lets the system take back the memory of the first `end` bytes (whole pages only):
+    /// those pages leave this process's resident memory and are read from the file again if
+    /// touched. Nothing changes for content read into memory.
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    pub fn release_before(&self, end: usize) {
+        if !self.mapped {
+            return;
+        }
+        // SAFETY: sysconf only reads a system constant.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let Ok(page) = usize::try_from(page) else {
+            return;
+        };
+        let end = end.min(self.bytes.len());
+        let len = if page > 0 { end - end % page } else { 0 };
+        if len == 0 {
+            return;
+        }
+        // SAFETY: `bytes` is the whole read-only private mapping of a file (it starts on a
+        // page boundary) and `len` lies within it. MADV_DONTNEED on such a mapping only drops
+        // its pages from this process: every address stays mapped and reads back the file's
+        // bytes, so slices into the region stay valid and unchanged. A failure (ignored)
+        // leaves the pages resident.
+        unsafe {
+            libc::madvise(
+                self.bytes.as_ptr().cast_mut().cast(),
+                len,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
+
+    /// See the Unix version: nothing to give back elsewhere.
+    #[cfg(not(unix))]
+    pub fn release_before(&self, _end: usize) {}
+}
+
 /// The whole content of `file` (whose name is `path`, for errors): mapped where the platform
 /// allows it, else read into memory.
-pub fn file_bytes(file: &File, path: &Path) -> Result<Bytes> {
+pub fn file_bytes(file: &File, path: &Path) -> Result<FileBytes> {
     let len = file
         .metadata()
         .with_context(|| format!("cannot read the size of {}", path.display()))?
@@ -26,32 +80,41 @@ pub fn file_bytes(file: &File, path: &Path) -> Result<Bytes> {
     let len =
         usize::try_from(len).with_context(|| format!("{} is too large to map", path.display()))?;
     if len == 0 {
-        return Ok(Bytes::new());
+        return Ok(FileBytes {
+            bytes: Bytes::new(),
+            mapped: false,
+        });
     }
     map_or_read(file, path, len)
 }
 
 #[cfg(unix)]
-fn map_or_read(file: &File, path: &Path, len: usize) -> Result<Bytes> {
+fn map_or_read(file: &File, path: &Path, len: usize) -> Result<FileBytes> {
     match Mapping::new(file, len) {
-        Some(mapping) => Ok(Bytes::from_owner(mapping)),
+        Some(mapping) => Ok(FileBytes {
+            bytes: Bytes::from_owner(mapping),
+            mapped: true,
+        }),
         None => read_whole(file, path, len),
     }
 }
 
 #[cfg(not(unix))]
-fn map_or_read(file: &File, path: &Path, len: usize) -> Result<Bytes> {
+fn map_or_read(file: &File, path: &Path, len: usize) -> Result<FileBytes> {
     read_whole(file, path, len)
 }
 
 /// The first `len` bytes of `file`, read into memory.
-fn read_whole(file: &File, path: &Path, len: usize) -> Result<Bytes> {
+fn read_whole(file: &File, path: &Path, len: usize) -> Result<FileBytes> {
     use std::io::Read;
     let mut data = Vec::with_capacity(len);
     file.take(len as u64)
         .read_to_end(&mut data)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Bytes::from(data))
+    Ok(FileBytes {
+        bytes: Bytes::from(data),
+        mapped: false,
+    })
 }
 
 /// A read-only private mapping of a whole file, unmapped when dropped.
@@ -135,11 +198,16 @@ mod tests {
             .write_all(&content)
             .unwrap();
         let file = File::open(&path).unwrap();
-        let bytes = file_bytes(&file, &path).unwrap();
+        let mapped = file_bytes(&file, &path).unwrap();
         drop(file);
         std::fs::remove_file(&path).unwrap();
-        let tail = bytes.slice(99_000..);
-        drop(bytes);
+        let head = mapped.bytes().slice(..20_000);
+        // Released pages read back the same bytes.
+        mapped.release_before(50_000);
+        mapped.release_before(usize::MAX);
+        assert_eq!(&head[..], &content[..20_000]);
+        let tail = mapped.bytes().slice(99_000..);
+        drop(mapped);
         assert_eq!(&tail[..], &content[99_000..]);
     }
 
@@ -149,7 +217,9 @@ mod tests {
         let path = dir.path().join("empty");
         std::fs::File::create(&path).unwrap();
         let file = File::open(&path).unwrap();
-        assert!(file_bytes(&file, &path).unwrap().is_empty());
+        let empty = file_bytes(&file, &path).unwrap();
+        assert!(empty.bytes().is_empty());
+        empty.release_before(10);
     }
 
     #[test]
@@ -158,6 +228,8 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, b"abcdef").unwrap();
         let file = File::open(&path).unwrap();
-        assert_eq!(&read_whole(&file, &path, 6).unwrap()[..], b"abcdef");
+        let read = read_whole(&file, &path, 6).unwrap();
+        read.release_before(6);
+        assert_eq!(&read.bytes()[..], b"abcdef");
     }
 }

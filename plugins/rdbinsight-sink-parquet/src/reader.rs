@@ -20,7 +20,7 @@ use rdbinsight_sink_api::keys::DeltaKeys;
 use crate::constants::{constant_columns, Constant};
 use crate::decode_guard::Guarded;
 use crate::key_pages::KeyPages;
-use crate::mapped;
+use crate::mapped::{self, FileBytes};
 use crate::path::{sanitize_name, BATCH_PREFIX, CLUSTER_PREFIX, PARQUET_EXT};
 use arrow_array::ArrayRef;
 
@@ -99,7 +99,7 @@ pub fn for_each_batch(
 ) -> Result<()> {
     for file in batch_files(batch_dir)? {
         let (input, metadata) = open(&file, as_dictionary)?;
-        for batch in batches(&file, input, metadata, columns, None)? {
+        for batch in batches(&file, input.bytes().clone(), metadata, columns, None)? {
             f(&batch.with_context(|| format!("cannot read {}", file.display()))?)?;
         }
     }
@@ -129,7 +129,7 @@ pub fn for_each_batch_with_keys(
             .copied()
             .filter(|c| !empty.iter().any(|e| e == c))
             .collect();
-        match KeyPages::open(&file, &input, key, metadata.metadata().clone())? {
+        match KeyPages::open(&file, input.bytes(), key, metadata.metadata().clone())? {
             Some(mut pages) => {
                 let others: Vec<&str> = columns.iter().copied().filter(|c| *c != key).collect();
                 let schema = projected(metadata.schema(), &others);
@@ -137,6 +137,8 @@ pub fn for_each_batch_with_keys(
                 // Row group by row group: the columns with one value in a row group are
                 // filled with it, not decoded.
                 for row_group in 0..metadata.metadata().num_row_groups() {
+                    // The row groups before this one are read: their pages may go.
+                    input.release_before(row_group_start(metadata.metadata(), row_group));
                     let constants =
                         constant_columns(metadata.metadata(), row_group, &schema, &others);
                     let filled = constant_arrays(&schema, &constants).with_context(context)?;
@@ -166,7 +168,7 @@ pub fn for_each_batch_with_keys(
                     }
                     let reader = batches(
                         &file,
-                        input.clone(),
+                        input.bytes().clone(),
                         metadata.clone(),
                         &decoded,
                         Some(row_group),
@@ -181,7 +183,7 @@ pub fn for_each_batch_with_keys(
                 if !columns.is_empty() && !columns.contains(&key) {
                     with_key.push(key);
                 }
-                for batch in batches(&file, input, metadata, &with_key, None)? {
+                for batch in batches(&file, input.bytes().clone(), metadata, &with_key, None)? {
                     let batch = batch.with_context(context)?;
                     let keys = batch
                         .column_by_name(key)
@@ -194,6 +196,16 @@ pub fn for_each_batch_with_keys(
         }
     }
     Ok(())
+}
+
+/// Where the first column chunk of `row_group` starts in the file (0 when unknown).
+fn row_group_start(metadata: &ParquetMetaData, row_group: usize) -> usize {
+    metadata
+        .row_groups()
+        .get(row_group)
+        .and_then(|rg| rg.columns().iter().map(|c| c.byte_range().0).min())
+        .and_then(|start| usize::try_from(start).ok())
+        .unwrap_or(0)
 }
 
 /// A record batch of `rows` rows and no columns.
@@ -289,10 +301,10 @@ fn null_columns(metadata: &ParquetMetaData) -> Vec<String> {
 
 /// Opens `file` and reads its footer, with the string columns named in `as_dictionary` to be
 /// read as dictionary arrays.
-fn open(file: &Path, as_dictionary: &[&str]) -> Result<(Bytes, ArrowReaderMetadata)> {
+fn open(file: &Path, as_dictionary: &[&str]) -> Result<(FileBytes, ArrowReaderMetadata)> {
     let opened = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let input = mapped::file_bytes(&opened, file)?;
-    let metadata = ArrowReaderMetadata::load(&input, ArrowReaderOptions::new())
+    let metadata = ArrowReaderMetadata::load(input.bytes(), ArrowReaderOptions::new())
         .with_context(|| format!("cannot read {}", file.display()))?;
     let schema = with_dictionaries(metadata.schema(), as_dictionary);
     let metadata = ArrowReaderMetadata::try_new(
