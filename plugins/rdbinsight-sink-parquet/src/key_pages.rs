@@ -165,9 +165,11 @@ mod tests {
     fn takes_within_along_and_across_pages() {
         let dir = tempfile::tempdir().unwrap();
         let keys: Vec<Vec<u8>> = (0..100)
-            .map(|i| format!("user:{:05}:{}", i * 37, "p".repeat(i % 4)).into_bytes())
+            .map(|i| format!("user:{:05}:{:x>1$}", i * 37, 60 + i % 90).into_bytes())
             .collect();
         let path = key_file(dir.path(), &keys);
+        // More than a page of memory, so that letting pages go below does something.
+        assert!(std::fs::metadata(&path).unwrap().len() > 8192);
         let file = std::fs::File::open(&path).unwrap();
         let input = crate::mapped::file_bytes(&file, &path).unwrap();
         let metadata = ArrowReaderMetadata::load(input.bytes(), ArrowReaderOptions::new()).unwrap();
