@@ -12,7 +12,6 @@ use arrow_array::{
     Array, Int32Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
     TimestampMillisecondArray, TimestampNanosecondArray,
 };
-use arrow_buffer::NullBuffer;
 use rdbinsight_sink_api::schema;
 
 use super::aggregate::{Report, Tally, EXPIRED, FREQ_BUCKETS, IDLE_BUCKETS, NO_TTL, TTL_BUCKETS};
@@ -105,12 +104,6 @@ impl Labels {
             }
         }
     }
-}
-
-/// Whether row `i` of a column with these nulls has a value.
-#[inline]
-fn valid(nulls: Option<&NullBuffer>, i: usize) -> bool {
-    nulls.is_none_or(|n| n.is_valid(i))
 }
 
 /// Adds every row with a value in `column` to `tallies` at the index `index_of` gives its value
@@ -419,16 +412,29 @@ impl RowTallies {
             start += run;
         }
         if let Some(expire) = expire.filter(|e| e.null_count() < e.len()) {
-            let (expires, nulls) = (expire.values(), expire.nulls());
-            for (i, &size) in sizes.iter().enumerate() {
+            // Only the rows with a TTL are visited (most keys have none); the others are the
+            // batch's totals less theirs.
+            let expires = expire.values();
+            let ttl = &mut self.ttl;
+            let mut with_ttl = Tally::default();
+            let mut tally = |i: usize| {
+                let size = sizes[i].max(0) as u64;
                 let batch_ms = batches[i] / 1_000_000;
-                let ttl = match valid(nulls, i).then(|| expires[i]) {
-                    None => 0,
-                    Some(e) if e <= batch_ms => 1,
-                    Some(e) => 2 + TTL_BUCKETS.index((e - batch_ms) / 1000),
+                let e = expires[i];
+                let slot = if e <= batch_ms {
+                    1
+                } else {
+                    2 + TTL_BUCKETS.index((e - batch_ms) / 1000)
                 };
-                self.ttl[ttl].add(size.max(0) as u64);
+                ttl[slot].add(size);
+                with_ttl.add(size);
+            };
+            match expire.nulls() {
+                Some(nulls) => nulls.valid_indices().for_each(&mut tally),
+                None => (0..sizes.len()).for_each(&mut tally),
             }
+            let bytes: u64 = sizes.iter().map(|&s| s.max(0) as u64).sum();
+            self.ttl[0].add_many(sizes.len() as u64 - with_ttl.keys, bytes - with_ttl.bytes);
         } else {
             let bytes = sizes.iter().map(|&s| s.max(0) as u64).sum();
             self.ttl[0].add_many(sizes.len() as u64, bytes);
