@@ -24,6 +24,8 @@ pub struct ColumnPages {
     encoding: Encoding,
     /// The row group whose pages `pages` reads (the next one to open when `pages` is None).
     row_group: usize,
+    /// The row group the pages end before.
+    end: usize,
     pages: Option<SerializedPageReader<Bytes>>,
     /// Pages read from the current row group.
     page_index: usize,
@@ -80,9 +82,19 @@ impl ColumnPages {
             name: name.to_string(),
             encoding,
             row_group: 0,
+            end: usize::MAX,
             pages: None,
             page_index: 0,
         }
+    }
+
+    /// These pages limited to those of row group `row_group`.
+    pub fn of_row_group(mut self, row_group: usize) -> Self {
+        self.row_group = row_group;
+        self.end = row_group.saturating_add(1);
+        self.pages = None;
+        self.page_index = 0;
+        self
     }
 
     /// The values of the next data page and their number, or None after the last page.
@@ -92,7 +104,8 @@ impl ColumnPages {
             let pages = match &mut self.pages {
                 Some(pages) => pages,
                 None => {
-                    let Some(group) = self.metadata.row_groups().get(rg) else {
+                    let group = self.metadata.row_groups().get(rg);
+                    let Some(group) = group.filter(|_| rg < self.end) else {
                         return Ok(None);
                     };
                     let chunk = group.column(self.column);

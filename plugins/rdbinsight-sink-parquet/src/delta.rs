@@ -5,7 +5,7 @@
 //! never a panic. Encoding writes the pages of the integer columns and the length runs of the
 //! key pages the sink writes itself.
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 
 use crate::varint::{self, Cursor};
 
@@ -163,7 +163,9 @@ fn unpack(bits: &[u8], width: u32, i: usize) -> u64 {
 
 /// The 32 values of a whole miniblock of `width`-bit values at the start of `bits`, when it
 /// has eight spare bytes after it (all but the page's last): unrolled for its width. None
-/// for any other (`n` is how many of its values are wanted).
+/// for any other (`n` is how many of its values are wanted). Inlined where the values are
+/// used: called, it returns its 32 values through memory.
+#[inline(always)]
 fn whole_miniblock(bits: &[u8], width: u32, n: usize) -> Option<[u64; 32]> {
     let w = width as usize;
     if n != 32 || w > 56 || bits.len() < 4 * w + 8 {
@@ -211,9 +213,46 @@ fn unpack32<const W: usize>(bits: &[u8]) -> [u64; 32] {
     values
 }
 
+/// A value type `DELTA_BINARY_PACKED` runs are decoded into.
+pub trait DeltaValue: Copy {
+    /// The value of a decoded (wrapped) 64-bit integer, unchecked.
+    fn of(v: i64) -> Self;
+    /// Bits of `v` that must be clear for it to be in range (ored over a miniblock, checked
+    /// once).
+    fn out_of_range(v: i64) -> u64;
+}
+
+/// Lengths: `0..=u32::MAX`.
+impl DeltaValue for u32 {
+    #[inline(always)]
+    fn of(v: i64) -> Self {
+        v as u32
+    }
+    #[inline(always)]
+    fn out_of_range(v: i64) -> u64 {
+        // No bit above the low 32 (a negative value has them all).
+        (v as u64) >> 32
+    }
+}
+
+/// Integer columns: any value.
+impl DeltaValue for i64 {
+    #[inline(always)]
+    fn of(v: i64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn out_of_range(_: i64) -> u64 {
+        0
+    }
+}
+
 /// Decodes one `DELTA_BINARY_PACKED` run at the input's position (leaving it just past the
-/// run), appending its values, each checked to lie in `0..=u32::MAX`, to `out`.
-fn delta_binary_packed(input: &mut Cursor<'_>, out: &mut Vec<u32>) -> Result<usize> {
+/// run), appending its values, each checked to be in range for `V`, to `out`.
+pub fn delta_binary_packed<V: DeltaValue>(
+    input: &mut Cursor<'_>,
+    out: &mut Vec<V>,
+) -> Result<usize> {
     let start = input.pos();
     let block_size = input.uleb()? as usize;
     let miniblocks = input.uleb()? as usize;
@@ -230,16 +269,17 @@ fn delta_binary_packed(input: &mut Cursor<'_>, out: &mut Vec<u32>) -> Result<usi
         "delta miniblocks of {block_size}/{miniblocks} values at byte {start}: expected a \
          multiple of 32"
     );
-    let as_length = |v: i64, at: usize| -> Result<u32> {
-        u32::try_from(v).with_context(|| format!("length {v} out of range at byte {at}"))
-    };
     if total == 0 {
         return Ok(0);
     }
+    ensure!(
+        V::out_of_range(first) == 0,
+        "value {first} out of range at byte {start}"
+    );
     // A bad count fails when the page runs out; do not trust it for the allocation.
     out.reserve(total.min(1 << 16));
     let mut value = first;
-    out.push(as_length(value, start)?);
+    out.push(V::of(value));
     let mut left = total - 1;
     let mut widths = [0u8; 256];
     let mut deltas = Vec::with_capacity(per_miniblock.min(1 << 16));
@@ -266,13 +306,12 @@ fn delta_binary_packed(input: &mut Cursor<'_>, out: &mut Vec<u32>) -> Result<usi
             // past it (the bits beyond are masked off).
             let bits = input.from(at);
             let n = left.min(per_miniblock);
-            // Deltas to values; lengths must stay within 0..=u32::MAX: no bit above the
-            // low 32 of any value (a negative one has them all) is ever set.
+            // Deltas to values, each in range for `V`.
             let mut high = 0u64;
             let mut add = |delta: u64| {
                 value = value.wrapping_add(min_delta).wrapping_add(delta as i64);
-                high |= (value as u64) >> 32;
-                value as u32
+                high |= V::out_of_range(value);
+                V::of(value)
             };
             match whole_miniblock(bits, width, n) {
                 Some(block) => out.extend(block.iter().map(|&delta| add(delta))),
@@ -283,7 +322,7 @@ fn delta_binary_packed(input: &mut Cursor<'_>, out: &mut Vec<u32>) -> Result<usi
             }
             ensure!(
                 high == 0,
-                "length out of range in the delta block at byte {block_at}"
+                "value out of range in the delta block at byte {block_at}"
             );
             left -= n;
         }
@@ -375,11 +414,29 @@ mod tests {
             let mut bytes = encode(&values);
             bytes.extend_from_slice(b"tail");
             let mut input = Cursor::new(&bytes);
-            let mut out = Vec::new();
+            let mut out: Vec<u32> = Vec::new();
             assert_eq!(delta_binary_packed(&mut input, &mut out).unwrap(), len);
             let want: Vec<u32> = values.iter().map(|&v| v as u32).collect();
             assert_eq!(out, want, "{len} values");
             assert_eq!(&bytes[input.pos()..], b"tail", "{len} values");
+            // The same run as 64-bit integers, and one of values far apart, negative and
+            // at both ends of the range (deltas of every width up to 64 bits).
+            let mut wide: Vec<i64> = Vec::new();
+            delta_binary_packed(&mut Cursor::new(&bytes), &mut wide).unwrap();
+            assert_eq!(wide, values, "{len} values");
+            let spread: Vec<i64> = values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| match i % 7 {
+                    0 => i64::MIN + v,
+                    1 => i64::MAX - v,
+                    2 => -v,
+                    _ => v << (i % 31),
+                })
+                .collect();
+            let mut wide: Vec<i64> = Vec::new();
+            delta_binary_packed(&mut Cursor::new(&encode(&spread)), &mut wide).unwrap();
+            assert_eq!(wide, spread, "{len} spread values");
         }
     }
 
@@ -426,10 +483,13 @@ mod tests {
         let bytes = encode(&(0..200).map(|i| i * 3).collect::<Vec<i64>>());
         for cut in 0..bytes.len() {
             let mut input = Cursor::new(&bytes[..cut]);
-            assert!(delta_binary_packed(&mut input, &mut Vec::new()).is_err());
+            assert!(delta_binary_packed::<u32>(&mut input, &mut Vec::new()).is_err());
+            let mut input = Cursor::new(&bytes[..cut]);
+            assert!(delta_binary_packed::<i64>(&mut input, &mut Vec::new()).is_err());
         }
         let negative = encode(&[5, 2, -1]);
-        let err = delta_binary_packed(&mut Cursor::new(&negative), &mut Vec::new()).unwrap_err();
+        let err =
+            delta_binary_packed::<u32>(&mut Cursor::new(&negative), &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("out of range"), "{err}");
     }
 

@@ -20,6 +20,7 @@ mod delta;
 mod dict_chunk;
 mod early_sync;
 mod int_chunks;
+mod int_pages;
 mod key_chunks;
 mod key_pages;
 mod mapped;

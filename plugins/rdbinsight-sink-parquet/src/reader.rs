@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use arrow_array::{Array, BinaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
@@ -19,6 +19,7 @@ use rdbinsight_sink_api::keys::DeltaKeys;
 
 use crate::constants::{constant_columns, Constant};
 use crate::decode_guard::Guarded;
+use crate::int_pages::IntPages;
 use crate::key_pages::KeyPages;
 use crate::mapped::{self, FileBytes};
 use crate::path::{sanitize_name, BATCH_PREFIX, CLUSTER_PREFIX, PARQUET_EXT};
@@ -111,7 +112,9 @@ pub fn for_each_batch(
 /// [`DeltaKeys`]; its first key stands on its own at the start of each file). Where a file's
 /// `key` column is front-coded already (`DELTA_BYTE_ARRAY`, as this sink writes it), it is
 /// read page by page into that form and left out of the record batches; otherwise it is read
-/// through Arrow (and stays in the batches) and front-coded from there. Nullable columns
+/// through Arrow (and stays in the batches) and front-coded from there. Required integer
+/// columns written with `DELTA_BINARY_PACKED` (as this sink writes `db`, `member_count` and
+/// `rdb_size`) are decoded page by page by the sink's own decoder too. Nullable columns
 /// that hold only nulls in a file (by its statistics) are left out of its batches too, and
 /// columns that hold one value in a file are not decoded but filled with it.
 pub fn for_each_batch_with_keys(
@@ -143,21 +146,42 @@ pub fn for_each_batch_with_keys(
                     let constants =
                         constant_columns(metadata.metadata(), row_group, &schema, &others);
                     let filled = constant_arrays(&schema, &constants).with_context(context)?;
-                    let decoded: Vec<&str> = others
+                    let varying = others
                         .iter()
                         .copied()
-                        .filter(|c| !constants.iter().any(|k| k.name == *c))
-                        .collect();
+                        .filter(|c| !constants.iter().any(|k| k.name == *c));
+                    // The integer columns the sink wrote are read by its own decoder, the
+                    // others through Arrow.
+                    let (mut own, mut decoded) = (Vec::new(), Vec::new());
+                    for name in varying {
+                        let data = metadata.metadata().clone();
+                        match IntPages::open(&file, input.bytes(), name, data, row_group) {
+                            Some(pages) => own.push((name, pages)),
+                            None => decoded.push(name),
+                        }
+                    }
                     let mut deliver = |batch: RecordBatch| -> Result<()> {
-                        let batch =
-                            with_constants(batch, &schema, &filled).with_context(context)?;
+                        let rows = batch.num_rows();
+                        let mut extra = Vec::with_capacity(filled.len() + own.len());
+                        for (name, array) in &filled {
+                            ensure!(
+                                rows <= array.len(),
+                                "a batch of {rows} rows, more than {BATCH_ROWS}"
+                            );
+                            extra.push((name.as_str(), array.slice(0, rows)));
+                        }
+                        for (name, pages) in &mut own {
+                            extra.push((*name, Arc::new(pages.take(rows)?) as ArrayRef));
+                        }
+                        let batch = with_columns(batch, &schema, extra).with_context(context)?;
                         // Room for as many suffix bytes as the last batch had.
                         let keys = pages.take(batch.num_rows(), suffix_bytes)?;
                         suffix_bytes = keys.suffix_bytes();
                         f(&batch, keys)
                     };
                     if decoded.is_empty() && !others.is_empty() {
-                        // Nothing to decode in this row group: batches of constants only.
+                        // Nothing to decode through Arrow in this row group: batches of
+                        // constants and the sink's own decoding only.
                         let rows = metadata.metadata().row_group(row_group).num_rows();
                         let mut left = usize::try_from(rows).with_context(context)?;
                         while left > 0 {
@@ -248,14 +272,13 @@ fn constant_arrays(schema: &SchemaRef, constants: &[Constant]) -> Result<Vec<(St
         .collect()
 }
 
-/// `batch` (read without the columns of `constants`) with them put back where `schema` has
-/// them.
-fn with_constants(
+/// `batch` (read without the columns in `extra`) with them put in where `schema` has them.
+fn with_columns(
     batch: RecordBatch,
     schema: &SchemaRef,
-    constants: &[(String, ArrayRef)],
+    extra: Vec<(&str, ArrayRef)>,
 ) -> Result<RecordBatch> {
-    if constants.is_empty() {
+    if extra.is_empty() {
         return Ok(batch);
     }
     let rows = batch.num_rows();
@@ -263,9 +286,8 @@ fn with_constants(
         .fields()
         .iter()
         .map(
-            |field| match constants.iter().find(|(name, _)| name == field.name()) {
-                Some((_, array)) if rows <= array.len() => Ok(array.slice(0, rows)),
-                Some(_) => bail!("a batch of {rows} rows, more than {BATCH_ROWS}"),
+            |field| match extra.iter().find(|(name, _)| name == field.name()) {
+                Some((_, array)) => Ok(array.clone()),
                 None => batch
                     .column_by_name(field.name())
                     .cloned()
