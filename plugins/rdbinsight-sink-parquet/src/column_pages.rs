@@ -174,3 +174,34 @@ impl ColumnPages {
         )
     }
 }
+
+/// Writes a file at `path` of one required column `name` holding `array`, written with
+/// `encoding` in pages of 10 rows and row groups of 60 (for the page readers' tests).
+#[cfg(test)]
+pub fn small_pages_file(
+    path: &Path,
+    name: &str,
+    array: arrow_array::ArrayRef,
+    encoding: Encoding,
+) -> PathBuf {
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+    let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+        name,
+        array.data_type().clone(),
+        false,
+    )]));
+    let batch = arrow_array::RecordBatch::try_new(schema.clone(), vec![array]).unwrap();
+    let props = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_encoding(encoding)
+        .set_data_page_row_count_limit(10)
+        .set_write_batch_size(10)
+        .set_max_row_group_row_count(Some(60))
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    path.to_path_buf()
+}

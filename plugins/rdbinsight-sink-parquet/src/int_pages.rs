@@ -111,30 +111,15 @@ impl IntPages {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{Array, RecordBatch};
-    use arrow_schema::{DataType, Field, Schema};
+    use crate::column_pages::small_pages_file;
+    use arrow_array::Array;
     use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-    use parquet::arrow::ArrowWriter;
-    use parquet::file::properties::WriterProperties;
 
     /// A file of `values` in pages of 10 rows and row groups of 60.
     fn int_file(dir: &Path, values: &[i64]) -> std::path::PathBuf {
+        let array = Arc::new(Int64Array::from(values.to_vec()));
         let path = dir.join("ints.parquet");
-        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
-        let array = Int64Array::from(values.to_vec());
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(array)]).unwrap();
-        let props = WriterProperties::builder()
-            .set_dictionary_enabled(false)
-            .set_encoding(Encoding::DELTA_BINARY_PACKED)
-            .set_data_page_row_count_limit(10)
-            .set_write_batch_size(10)
-            .set_max_row_group_row_count(Some(60))
-            .build();
-        let file = std::fs::File::create(&path).unwrap();
-        let mut writer = ArrowWriter::try_new(file, schema, Some(props)).unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
-        path
+        small_pages_file(&path, "n", array, Encoding::DELTA_BINARY_PACKED)
     }
 
     /// Values come back in order whether a take is a whole page (moved into the array), part

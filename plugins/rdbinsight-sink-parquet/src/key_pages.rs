@@ -128,35 +128,16 @@ impl KeyPages {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{BinaryArray, RecordBatch};
-    use arrow_schema::{DataType, Field, Schema};
+    use crate::column_pages::small_pages_file;
+    use arrow_array::BinaryArray;
     use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-    use parquet::arrow::ArrowWriter;
-    use parquet::file::properties::WriterProperties;
     use rdbinsight_sink_api::keys::KeyCursor;
 
     /// A file of `keys` (sorted) in pages of 10 rows and row groups of 60.
     fn key_file(dir: &Path, keys: &[Vec<u8>]) -> std::path::PathBuf {
+        let array = Arc::new(BinaryArray::from_iter_values(keys.iter()));
         let path = dir.join("keys.parquet");
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "key",
-            DataType::Binary,
-            false,
-        )]));
-        let array = BinaryArray::from_iter_values(keys.iter());
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(array)]).unwrap();
-        let props = WriterProperties::builder()
-            .set_dictionary_enabled(false)
-            .set_encoding(Encoding::DELTA_BYTE_ARRAY)
-            .set_data_page_row_count_limit(10)
-            .set_write_batch_size(10)
-            .set_max_row_group_row_count(Some(60))
-            .build();
-        let file = std::fs::File::create(&path).unwrap();
-        let mut writer = ArrowWriter::try_new(file, schema, Some(props)).unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
-        path
+        small_pages_file(&path, "key", array, Encoding::DELTA_BYTE_ARRAY)
     }
 
     /// Keys come back in order whether a take is a whole page (handed on as it is), part of
