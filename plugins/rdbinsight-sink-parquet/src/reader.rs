@@ -151,13 +151,16 @@ pub fn for_each_batch_with_keys(
                         .copied()
                         .filter(|c| !constants.iter().any(|k| k.name == *c));
                     // The integer columns the sink wrote are read by its own decoder, the
-                    // others through Arrow.
+                    // others (and any read as another Arrow type than Int64) through Arrow.
                     let (mut own, mut decoded) = (Vec::new(), Vec::new());
                     for name in varying {
                         let data = metadata.metadata().clone();
+                        let int64 = schema
+                            .field_with_name(name)
+                            .is_ok_and(|f| f.data_type() == &DataType::Int64);
                         match IntPages::open(&file, input.bytes(), name, data, row_group) {
-                            Some(pages) => own.push((name, pages)),
-                            None => decoded.push(name),
+                            Some(pages) if int64 => own.push((name, pages)),
+                            _ => decoded.push(name),
                         }
                     }
                     let mut deliver = |batch: RecordBatch| -> Result<()> {
@@ -381,4 +384,74 @@ fn with_dictionaries(schema: &SchemaRef, names: &[&str]) -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, UInt64Array};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Encoding;
+    use parquet::file::properties::WriterProperties;
+    use parquet::schema::types::ColumnPath;
+    use rdbinsight_sink_api::keys::KeyCursor;
+
+    /// A file another writer made, with front-coded keys and two delta-coded 64-bit integer
+    /// columns, one of them unsigned: the signed one goes through the sink's own decoder, the
+    /// unsigned one (an Arrow type that decoder does not make) through Arrow, and both come
+    /// back as written.
+    #[test]
+    fn delta_coded_integers_of_other_types_are_read_through_arrow() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = 50u64;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Binary, false),
+            Field::new("signed", DataType::Int64, false),
+            Field::new("unsigned", DataType::UInt64, false),
+        ]));
+        let keys: Vec<Vec<u8>> = (0..rows)
+            .map(|i| format!("k:{i:04}").into_bytes())
+            .collect();
+        let signed: Vec<i64> = (0..rows as i64).map(|i| i * 7 - 100).collect();
+        let unsigned: Vec<u64> = (0..rows).map(|i| u64::MAX - i * 3).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(BinaryArray::from_iter_values(keys.iter())),
+                Arc::new(Int64Array::from(signed.clone())),
+                Arc::new(UInt64Array::from(unsigned.clone())),
+            ],
+        )
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_dictionary_enabled(false)
+            .set_encoding(Encoding::DELTA_BINARY_PACKED)
+            .set_column_encoding(ColumnPath::from("key"), Encoding::DELTA_BYTE_ARRAY)
+            .set_data_page_row_count_limit(10)
+            .set_write_batch_size(10)
+            .build();
+        let file = File::create(dir.path().join("other.parquet")).unwrap();
+        let mut writer = ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let mut got_keys: Vec<Vec<u8>> = Vec::new();
+        let mut got_signed: Vec<i64> = Vec::new();
+        let mut got_unsigned: Vec<u64> = Vec::new();
+        let mut cursor = KeyCursor::new();
+        let columns = ["key", "signed", "unsigned"];
+        for_each_batch_with_keys(dir.path(), &columns, &[], "key", |b, k| {
+            cursor.walk(&k, |_, key, _| got_keys.push(key.to_vec()))?;
+            assert!(b.column_by_name("key").is_none(), "keys read page by page");
+            let column = |name: &str| b.column_by_name(name).unwrap().clone();
+            let s = column("signed");
+            got_signed.extend(s.as_any().downcast_ref::<Int64Array>().unwrap().values());
+            let u = column("unsigned");
+            got_unsigned.extend(u.as_any().downcast_ref::<UInt64Array>().unwrap().values());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got_keys, keys);
+        assert_eq!(got_signed, signed);
+        assert_eq!(got_unsigned, unsigned);
+    }
 }
