@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, Result};
 use arrow_array::Int64Array;
 use bytes::Bytes;
 use parquet::basic::{Encoding, Type as PhysicalType};
@@ -16,7 +16,7 @@ use crate::column_pages::ColumnPages;
 use crate::delta::delta_binary_packed;
 use crate::varint::Cursor;
 
-/// Reads one integer column of a file in row order, across its row groups.
+/// Reads one integer column of one row group of a file in row order.
 pub struct IntPages {
     pages: ColumnPages,
     /// The decoded values of the current page.
@@ -64,7 +64,7 @@ impl IntPages {
             self.next_page()?;
         }
         if self.next == 0 && n == self.values.len() && n > 0 {
-            self.next = 0;
+            // The page used up: the next take decodes the next one.
             return Ok(Int64Array::from(std::mem::take(&mut self.values)));
         }
         let mut out = Vec::with_capacity(n);
@@ -86,25 +86,18 @@ impl IntPages {
             bail!(self.pages.at("the column ends before the other columns"));
         };
         self.values.clear();
-        let decoded = delta_binary_packed(&mut Cursor::new(&bytes), &mut self.values);
-        let decoded = match decoded {
-            Ok(n) => n,
-            Err(e) => {
-                self.values.clear();
-                return Err(e.context(self.pages.at("bad page")));
-            }
-        };
-        if decoded != num_values {
-            self.values.clear();
-        }
-        ensure!(
-            decoded == num_values,
-            self.pages.at(&format!(
-                "the page holds {num_values} values but its run {decoded}"
-            ))
-        );
         self.next = 0;
-        Ok(())
+        let decoded = delta_binary_packed(&mut Cursor::new(&bytes), &mut self.values);
+        let problem = match decoded {
+            Ok(n) if n == num_values => return Ok(()),
+            Ok(n) => anyhow::anyhow!(self.pages.at(&format!(
+                "the page holds {num_values} values but its run {n}"
+            ))),
+            Err(e) => e.context(self.pages.at("bad page")),
+        };
+        // No values of a bad page are handed out.
+        self.values.clear();
+        Err(problem)
     }
 }
 

@@ -25,7 +25,6 @@ use crate::mapped::{self, FileBytes};
 use crate::path::{sanitize_name, BATCH_PREFIX, CLUSTER_PREFIX, PARQUET_EXT};
 use arrow_array::ArrayRef;
 
-/// Rows per record batch read.
 /// Rows per record batch read: the rows of one data page as this sink (and the Parquet crate's
 /// writer, by default) cuts them. The Arrow reader then decodes one page per column into a
 /// buffer sized for it (with 64K rows a batch's buffers grew page by page, each growth a
@@ -154,13 +153,16 @@ pub fn for_each_batch_with_keys(
                     // others (and any read as another Arrow type than Int64) through Arrow.
                     let (mut own, mut decoded) = (Vec::new(), Vec::new());
                     for name in varying {
-                        let data = metadata.metadata().clone();
                         let int64 = schema
                             .field_with_name(name)
                             .is_ok_and(|f| f.data_type() == &DataType::Int64);
-                        match IntPages::open(&file, input.bytes(), name, data, row_group) {
-                            Some(pages) if int64 => own.push((name, pages)),
-                            _ => decoded.push(name),
+                        let data = metadata.metadata().clone();
+                        let pages = int64
+                            .then(|| IntPages::open(&file, input.bytes(), name, data, row_group))
+                            .flatten();
+                        match pages {
+                            Some(pages) => own.push((name, pages)),
+                            None => decoded.push(name),
                         }
                     }
                     let mut deliver = |batch: RecordBatch| -> Result<()> {
