@@ -12,13 +12,13 @@ use crate::parquet::{batch_dirs, read_parquet};
 use crate::redis::{free_port, mixed_dataset, Server};
 use crate::util::{bin, parse_file, run_ok, Row};
 
-fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
+pub(crate) fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
     rows.sort_by(|a, b| (a.db, &a.key).cmp(&(b.db, &b.key)));
     rows
 }
 
 /// Rows of every Parquet file of the one published batch under `out/cluster=<cluster>`.
-fn published_rows(out: &Path, cluster: &str) -> Vec<(String, Vec<Row>)> {
+pub(crate) fn published_rows(out: &Path, cluster: &str) -> Vec<(String, Vec<Row>)> {
     let batches = batch_dirs(&out.join(format!("cluster={cluster}")), "batch=");
     assert_eq!(batches.len(), 1, "one published batch");
     let mut files: Vec<_> = std::fs::read_dir(&batches[0])
@@ -292,7 +292,7 @@ impl TestCluster {
 }
 
 /// 1000 keys: plain, hash-tagged, and the tricky `a}b{c}` / `{}` shapes.
-fn sample_keys() -> Vec<String> {
+pub(crate) fn sample_keys() -> Vec<String> {
     (0..1000)
         .map(|i| match i % 5 {
             0 => format!("user:{i}"),

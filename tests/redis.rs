@@ -13,8 +13,19 @@ use rdbinsight::source::resp::{Conn, Reply};
 pub struct Server {
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// The port it also listens on with TLS, if any (see `start_tls`).
+    pub tls_port: Option<u16>,
     child: Child,
     password: Option<String>,
+}
+
+/// A file of the TLS test certificates (`tests/fixtures/tls`, made by its `make-certs.sh`).
+pub fn tls_file(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name);
+    assert!(path.exists(), "missing TLS test file {}", path.display());
+    path.to_string_lossy().into_owned()
 }
 
 /// A free loopback port (bound and released; good enough for tests).
@@ -68,6 +79,7 @@ impl Server {
         let child = cmd.spawn().expect("start redis-server");
         let s = Server {
             port,
+            tls_port: None,
             dir,
             child,
             password: password.map(String::from),
@@ -76,8 +88,44 @@ impl Server {
         s
     }
 
+    /// Starts a server that also listens with TLS (the test certificates for localhost and
+    /// 127.0.0.1); with `client_certs` it asks clients for a certificate of the test CA.
+    /// Setting it up goes through its plain port.
+    pub fn start_tls(password: Option<&str>, client_certs: bool, extra: &[&str]) -> Server {
+        let tls_port = free_port().to_string();
+        let (cert, key, ca) = (
+            tls_file("server.crt"),
+            tls_file("server.key"),
+            tls_file("test-ca.crt"),
+        );
+        let mut args = vec![
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            if client_certs { "yes" } else { "no" },
+        ];
+        args.extend_from_slice(extra);
+        let mut s = Server::start(password, &args);
+        s.tls_port = tls_port.parse().ok();
+        s
+    }
+
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// host:port of its TLS listener.
+    pub fn tls_addr(&self) -> String {
+        format!(
+            "127.0.0.1:{}",
+            self.tls_port.expect("started with start_tls")
+        )
     }
 
     fn wait_ready(&self) {

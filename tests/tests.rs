@@ -7,6 +7,7 @@ mod corpus;
 mod damage;
 mod guide;
 mod live;
+mod live_tls;
 mod parquet;
 mod public_corpus;
 mod readme;

@@ -122,10 +122,14 @@ pub fn parse_cluster_shards(reply: &Reply) -> Result<Vec<Node>> {
             .and_then(|n| n.get("id").and_then(|r| r.text().ok()));
         for n in parsed {
             let text = |k: &str| n.get(k).and_then(|r| r.text().ok()).unwrap_or_default();
-            let port = match n.get("port") {
-                Some(Reply::Integer(p)) => *p,
-                _ => 0,
-            };
+            // A node with only a TLS port lists `tls-port` and no `port`.
+            let port = ["port", "tls-port"]
+                .iter()
+                .find_map(|k| match n.get(*k) {
+                    Some(Reply::Integer(p)) if *p > 0 => Some(*p),
+                    _ => None,
+                })
+                .unwrap_or(0);
             let host = if text("ip").is_empty() {
                 text("endpoint")
             } else {
@@ -272,7 +276,7 @@ impl ClusterArgs {
                 let first = candidates[0].addr.clone();
                 InstanceSpec {
                     name: first.clone(),
-                    origin: format!("redis://{first}"),
+                    origin: connect.origin(&first),
                     slots: SlotMode::Redis,
                     open: Box::new(move || fetch_first(&connect, &candidates)),
                     size_hint: None,
@@ -317,6 +321,46 @@ c9 127.0.0.1:7009@17009 master - 0 0 9 connected
         assert!(
             err.contains("127.0.0.1:7001") && err.contains("--require-replica"),
             "{err}"
+        );
+    }
+
+    fn bulk(s: &str) -> Reply {
+        Reply::Bulk(Some(s.as_bytes().to_vec()))
+    }
+
+    /// A node listening with TLS only lists `tls-port` in CLUSTER SHARDS and no `port`.
+    #[test]
+    fn shards_of_tls_only_nodes_have_their_tls_port() {
+        let node = |id: &str, ports: &[(&str, i64)], role: &str| {
+            let mut items = vec![bulk("id"), bulk(id), bulk("ip"), bulk("10.0.0.1")];
+            for (name, port) in ports {
+                items.extend([bulk(name), Reply::Integer(*port)]);
+            }
+            items.extend([bulk("role"), bulk(role), bulk("health"), bulk("online")]);
+            Reply::Array(Some(items))
+        };
+        let shard = Reply::Array(Some(vec![
+            bulk("slots"),
+            Reply::Array(Some(vec![Reply::Integer(0), Reply::Integer(16383)])),
+            bulk("nodes"),
+            Reply::Array(Some(vec![
+                node("p", &[("tls-port", 6380)], "master"),
+                node("r", &[("port", 6379), ("tls-port", 6380)], "replica"),
+                node("x", &[], "replica"),
+            ])),
+        ]));
+        let nodes = parse_cluster_shards(&Reply::Array(Some(vec![shard]))).unwrap();
+        let seen: Vec<(&str, &str, bool)> = nodes
+            .iter()
+            .map(|n| (n.id.as_str(), n.addr.as_str(), n.healthy))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("p", "10.0.0.1:6380", true),
+                ("r", "10.0.0.1:6379", true),
+                ("x", "10.0.0.1:0", false)
+            ]
         );
     }
 }

@@ -130,7 +130,7 @@ impl CodisArgs {
             let target = addr.clone();
             specs.push(InstanceSpec {
                 name: addr.clone(),
-                origin: format!("codis group {id}: redis://{addr}"),
+                origin: format!("codis group {id}: {}", connect.origin(&addr)),
                 slots: SlotMode::Codis,
                 open: Box::new(move || fetch_rdb(&connect, &target)),
                 size_hint: None,

@@ -9,6 +9,7 @@ pub mod redis_args;
 pub mod replica;
 pub mod resp;
 pub mod standalone;
+pub mod tls;
 
 use crate::parser::chunks::ChunkSource;
 

@@ -1,4 +1,4 @@
-//! Flags shared by every Redis source: credentials and timeouts.
+//! Flags shared by every Redis source: credentials, TLS and timeouts.
 
 use std::time::Duration;
 
@@ -6,8 +6,9 @@ use anyhow::{Context, Result};
 use serde::{Serialize, Serializer};
 
 use super::replica::RedisConnect;
+use super::tls::TlsArgs;
 
-/// Credentials and timeouts of Redis connections.
+/// Credentials, TLS and timeouts of Redis connections.
 #[derive(Debug, Clone, clap::Args, Serialize)]
 pub struct RedisConnArgs {
     /// ACL username for AUTH.
@@ -39,6 +40,9 @@ pub struct RedisConnArgs {
     /// it: the server's output buffer is released at network speed even when the sink is slow.
     #[arg(long, value_name = "DIR", env = "RDBINSIGHT_SPOOL_DIR")]
     pub spool_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tls: TlsArgs,
 }
 
 fn redact<S: Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -49,7 +53,7 @@ fn redact<S: Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl RedisConnArgs {
-    /// Resolved connection settings (reads the password file).
+    /// Resolved connection settings (reads the password file and the TLS files).
     pub fn connect(&self) -> Result<RedisConnect> {
         let password = match (&self.password, &self.password_file) {
             (Some(p), _) => Some(p.clone()),
@@ -67,6 +71,7 @@ impl RedisConnArgs {
             io_timeout: Duration::from_secs(self.timeout.max(1)),
             spool_dir: self.spool_dir.clone(),
             busy_retries: self.retries,
+            tls: self.tls.settings()?,
         })
     }
 }

@@ -5,13 +5,14 @@
 use super::read_ahead::read_ahead;
 use crate::parser::chunks::ChunkSource;
 use std::io::{self, BufReader, Read};
-use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tracing::{debug, info};
 
 use super::resp::{Conn, Reply};
+use super::tls::{Stream, TlsSettings};
 
 /// Connection settings of a Redis source.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct RedisConnect {
     /// Attempts after a server said it is busy (`LOADING`, `BUSY`, `MASTERDOWN`) before the
     /// transfer began.
     pub busy_retries: u32,
+    /// TLS settings, when the servers are reached over TLS.
+    pub tls: Option<Arc<TlsSettings>>,
 }
 
 /// The server cannot serve a snapshot now but will later (still loading its dataset, running a
@@ -60,11 +63,26 @@ fn busy_backoff(attempt: u32) -> Duration {
 impl RedisConnect {
     /// Connects and authenticates.
     pub fn open(&self, addr: &str) -> Result<Conn> {
-        let mut conn = Conn::connect(addr, self.connect_timeout, self.io_timeout)?;
+        let mut conn = Conn::connect_with(
+            addr,
+            self.connect_timeout,
+            self.io_timeout,
+            self.tls.as_deref(),
+        )?;
         if let Some(pw) = &self.password {
             conn.auth(self.username.as_deref(), pw)?;
         }
         Ok(conn)
+    }
+
+    /// `rediss://host:port` over TLS, else `redis://host:port`: where an instance comes from.
+    pub fn origin(&self, addr: &str) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://{addr}")
     }
 }
 
@@ -210,7 +228,7 @@ fn next_line(conn: &mut Conn) -> Result<Vec<u8>> {
 
 /// Exactly `len` bytes of payload; an early end is an error naming how much arrived.
 struct LengthReader {
-    inner: BufReader<TcpStream>,
+    inner: BufReader<Stream>,
     left: u64,
     total: u64,
     addr: String,

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use super::tls::{Stream, TlsSettings};
+
 /// Largest bulk reply accepted from a topology command (not the RDB payload).
 const MAX_REPLY_BULK: usize = 64 << 20;
 /// Deepest nesting of arrays accepted.
@@ -42,12 +44,39 @@ impl Reply {
 /// One connection to a Redis server.
 pub struct Conn {
     addr: String,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Stream>,
 }
 
 impl Conn {
-    /// Connects with a timeout; `io_timeout` bounds every later read and write.
+    /// Connects over plain TCP with a timeout; `io_timeout` bounds every later read and write.
     pub fn connect(addr: &str, connect_timeout: Duration, io_timeout: Duration) -> Result<Self> {
+        Self::connect_with(addr, connect_timeout, io_timeout, None)
+    }
+
+    /// Connects, then runs the TLS handshake when `tls` is given; `connect_timeout` bounds
+    /// both.
+    pub fn connect_with(
+        addr: &str,
+        connect_timeout: Duration,
+        io_timeout: Duration,
+        tls: Option<&TlsSettings>,
+    ) -> Result<Self> {
+        let tcp = Self::connect_tcp(addr, connect_timeout, io_timeout)?;
+        let stream = match tls {
+            Some(tls) => tls.handshake(addr, tcp, connect_timeout)?,
+            None => Stream::Plain(tcp),
+        };
+        Ok(Self {
+            addr: addr.to_string(),
+            reader: BufReader::with_capacity(1 << 16, stream),
+        })
+    }
+
+    fn connect_tcp(
+        addr: &str,
+        connect_timeout: Duration,
+        io_timeout: Duration,
+    ) -> Result<TcpStream> {
         let mut last_err = None;
         let addrs = addr
             .to_socket_addrs()
@@ -58,10 +87,7 @@ impl Conn {
                     stream.set_read_timeout(Some(io_timeout))?;
                     stream.set_write_timeout(Some(io_timeout))?;
                     stream.set_nodelay(true)?;
-                    return Ok(Self {
-                        addr: addr.to_string(),
-                        reader: BufReader::with_capacity(1 << 16, stream),
-                    });
+                    return Ok(stream);
                 }
                 Err(e) => last_err = Some(e),
             }
@@ -79,7 +105,11 @@ impl Conn {
 
     /// Changes the read timeout (e.g. while a primary forks for a snapshot).
     pub fn set_read_timeout(&self, timeout: Duration) -> Result<()> {
-        Ok(self.reader.get_ref().set_read_timeout(Some(timeout))?)
+        Ok(self
+            .reader
+            .get_ref()
+            .tcp()
+            .set_read_timeout(Some(timeout))?)
     }
 
     /// Sends a command.
@@ -96,6 +126,7 @@ impl Conn {
         self.reader
             .get_mut()
             .write_all(&buf)
+            .and_then(|()| self.reader.get_mut().flush())
             .with_context(|| format!("{}: cannot send {name}", self.addr))
     }
 
@@ -188,7 +219,7 @@ impl Conn {
     }
 
     /// The buffered reader, for streaming a payload after the handshake.
-    pub fn into_reader(self) -> BufReader<TcpStream> {
+    pub fn into_reader(self) -> BufReader<Stream> {
         self.reader
     }
 }

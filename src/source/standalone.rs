@@ -31,7 +31,7 @@ impl StandaloneArgs {
         let addr = self.addr.clone();
         Ok(vec![InstanceSpec {
             name: self.instance.clone().unwrap_or_else(|| addr.clone()),
-            origin: format!("redis://{addr}"),
+            origin: connect.origin(&addr),
             slots: SlotMode::FromFile,
             open: Box::new(move || fetch_rdb(&connect, &addr)),
             size_hint: None,

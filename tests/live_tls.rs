@@ -1,0 +1,260 @@
+//! Live sources over TLS against real `redis-server` processes listening on a `tls-port` with
+//! the test certificates of `tests/fixtures/tls`: standalone (disk and diskless, with an ACL
+//! user), a client certificate when the server asks for one, certificates that must be
+//! refused, and a Redis Cluster whose nodes talk TLS.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use rdbinsight::source::resp::Reply;
+
+use crate::live::{published_rows, sample_keys, sorted};
+use crate::parquet::batch_dirs;
+use crate::redis::{mixed_dataset, tls_file, Server};
+use crate::util::{bin, parse_file, run_ok};
+
+/// `dump from-<source> <source args> <tls args> into-parquet --dir <out>`.
+fn dump(source: &str, source_args: &[&str], tls: &[&str], out: &Path) -> Output {
+    bin()
+        .args(["dump", source])
+        .args(source_args)
+        .args(tls)
+        .args(["into-parquet", "--dir"])
+        .arg(out)
+        .output()
+        .expect("run rdbinsight")
+}
+
+/// A run that must fail: exit code 1, no batch published, the error returned.
+fn refused(o: &Output, out: &Path) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for cluster in std::fs::read_dir(out).unwrap() {
+        let published = batch_dirs(&cluster.unwrap().path(), "batch=");
+        assert!(published.is_empty(), "{published:?} published: {err}");
+    }
+    err
+}
+
+#[test]
+fn standalone_over_tls_disk_and_diskless_equals_the_saved_file() {
+    let server = Server::start_tls(None, false, &[]);
+    server.pipeline(&mixed_dataset(5_000));
+    server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "dumper",
+        "on",
+        ">tls secret",
+        "~*",
+        "+@all",
+    ]);
+    let (_, want) = parse_file(&server.save()).unwrap();
+    let want = sorted(want);
+    let ca = tls_file("test-ca.crt");
+    let tls_port = server.tls_port.unwrap();
+    // By IP (the certificate's IP name) and by host name (its DNS name).
+    for (diskless, addr) in [
+        ("no", server.tls_addr()),
+        ("yes", format!("localhost:{tls_port}")),
+    ] {
+        server.cmd(&["CONFIG", "SET", "repl-diskless-sync", diskless]);
+        let out = tempfile::tempdir().unwrap();
+        let o = run_ok(
+            bin()
+                .args([
+                    "dump",
+                    "from-standalone",
+                    "--addr",
+                    &addr,
+                    "--cluster",
+                    "tls",
+                ])
+                .args(["--username", "dumper", "--tls-ca-cert", &ca])
+                .env("RDBINSIGHT_REDIS_PASSWORD", "tls secret")
+                .args(["into-parquet", "--dir"])
+                .arg(out.path()),
+        );
+        assert!(!String::from_utf8_lossy(&o.stderr).contains("tls secret"));
+        let got = published_rows(out.path(), "tls");
+        assert_eq!(got.len(), 1);
+        assert_eq!(sorted(got[0].1.clone()), want, "diskless={diskless} {addr}");
+    }
+    // The plain port does not speak TLS: a clear error, nothing published.
+    let out = tempfile::tempdir().unwrap();
+    let o = dump(
+        "from-standalone",
+        &["--addr", &server.addr(), "--connect-timeout", "2"],
+        &["--tls-ca-cert", &ca],
+        out.path(),
+    );
+    let err = refused(&o, out.path());
+    assert!(
+        err.contains(&server.addr()) && err.contains("TLS handshake failed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn client_certificate_when_the_server_asks_for_one() {
+    let server = Server::start_tls(None, true, &[]);
+    server.pipeline(&mixed_dataset(1_000));
+    let (_, want) = parse_file(&server.save()).unwrap();
+    let ca = tls_file("test-ca.crt");
+    let addr = server.tls_addr();
+
+    let out = tempfile::tempdir().unwrap();
+    let o = dump(
+        "from-standalone",
+        &["--addr", &addr, "--cluster", "mtls"],
+        &["--tls-ca-cert", &ca],
+        out.path(),
+    );
+    let err = refused(&o, out.path());
+    assert!(
+        err.contains(&addr) && err.contains("TLS") && err.contains("--tls-cert"),
+        "{err}"
+    );
+
+    let (cert, key) = (tls_file("client.crt"), tls_file("client.key"));
+    let o = dump(
+        "from-standalone",
+        &["--addr", &addr, "--cluster", "mtls"],
+        &["--tls-ca-cert", &ca, "--tls-cert", &cert, "--tls-key", &key],
+        out.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = published_rows(out.path(), "mtls");
+    assert_eq!(sorted(got[0].1.clone()), sorted(want));
+
+    // A certificate without its key is refused before any connection.
+    let o = bin()
+        .args([
+            "dump",
+            "from-standalone",
+            "--addr",
+            &addr,
+            "--tls-cert",
+            &cert,
+        ])
+        .arg("into-null")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--tls-key"));
+}
+
+#[test]
+fn untrusted_or_misnamed_certificates_are_refused_unless_insecure() {
+    let server = Server::start_tls(None, false, &[]);
+    server.pipeline(&mixed_dataset(100));
+    let addr = server.tls_addr();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--tls-ca-cert", &tls_file("other-ca.crt")],
+            "UnknownIssuer",
+        ),
+        (&["--tls"], "UnknownIssuer"),
+        (
+            &[
+                "--tls-ca-cert",
+                &tls_file("test-ca.crt"),
+                "--tls-server-name",
+                "redis.example.com",
+            ],
+            "not valid for name",
+        ),
+    ];
+    for (tls, why) in cases {
+        let out = tempfile::tempdir().unwrap();
+        let o = dump("from-standalone", &["--addr", &addr], tls, out.path());
+        let err = refused(&o, out.path());
+        assert!(
+            err.contains(&addr) && err.contains("TLS handshake failed") && err.contains(why),
+            "{tls:?}: {err}"
+        );
+    }
+    let out = tempfile::tempdir().unwrap();
+    let o = dump(
+        "from-standalone",
+        &["--addr", &addr, "--cluster", "insecure"],
+        &["--tls-insecure"],
+        out.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(published_rows(out.path(), "insecure").len(), 1);
+}
+
+#[test]
+fn cluster_over_tls_reads_the_replica_with_slots() {
+    let cluster_tls = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-node-timeout",
+        "1500",
+        "--tls-cluster",
+        "yes",
+        "--tls-replication",
+        "yes",
+    ];
+    let primary = Server::start_tls(None, false, &cluster_tls);
+    let replica = Server::start_tls(None, false, &cluster_tls);
+    primary.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    let replica_bus = replica.tls_port.unwrap().to_string();
+    primary.cmd(&["CLUSTER", "MEET", "127.0.0.1", &replica_bus]);
+    let primary_id = primary.cmd(&["CLUSTER", "MYID"]).text().unwrap();
+    let until = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ok() {
+            assert!(Instant::now() < deadline, "the TLS cluster never {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    until("met", &|| {
+        let nodes = replica.cmd(&["CLUSTER", "NODES"]).text().unwrap();
+        nodes.contains(&primary_id)
+    });
+    replica.cmd(&["CLUSTER", "REPLICATE", &primary_id]);
+    until("replicated", &|| {
+        let info = replica.cmd(&["INFO", "replication"]).text().unwrap();
+        let state = primary.cmd(&["CLUSTER", "INFO"]).text().unwrap();
+        info.contains("master_link_status:up") && state.contains("cluster_state:ok")
+    });
+
+    let keys = sample_keys();
+    let mut truth = std::collections::BTreeMap::new();
+    for k in &keys {
+        let Reply::Integer(slot) = primary.cmd(&["CLUSTER", "KEYSLOT", k]) else {
+            panic!("CLUSTER KEYSLOT {k}")
+        };
+        truth.insert(k.clone(), slot as u16);
+        primary.cmd(&["SET", k, "v"]);
+    }
+    primary.cmd(&["WAIT", "1", "5000"]);
+
+    let out = tempfile::tempdir().unwrap();
+    let o = dump(
+        "from-cluster",
+        &["--nodes", &primary.tls_addr(), "--cluster", "rc-tls"],
+        &["--tls-ca-cert", &tls_file("test-ca.crt")],
+        out.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = published_rows(out.path(), "rc-tls");
+    assert_eq!(got.len(), 1, "one shard");
+    assert_eq!(
+        got[0].0,
+        format!("127.0.0.1-{}", replica.tls_port.unwrap()),
+        "the replica, at its TLS port"
+    );
+    let slots: std::collections::BTreeMap<String, Option<u16>> = got[0]
+        .1
+        .iter()
+        .map(|r| (String::from_utf8_lossy(&r.key).into_owned(), r.redis_slot))
+        .collect();
+    assert_eq!(slots.len(), keys.len());
+    for (k, slot) in &truth {
+        assert_eq!(slots[k], Some(*slot), "slot of {k}");
+    }
+}
