@@ -14,10 +14,10 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 /// TLS flags of every Redis source.
-#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct TlsArgs {
     /// Talk to the servers over TLS (their `tls-port`); implied by the other --tls-* flags.
     #[arg(long, env = "RDBINSIGHT_REDIS_TLS")]
@@ -54,6 +54,21 @@ pub struct TlsArgs {
         conflicts_with_all = ["tls_ca_cert", "tls_server_name"]
     )]
     pub tls_insecure: bool,
+}
+
+/// As printed by `--print-config`: `tls` says whether TLS is on, also when another flag
+/// implied it; files are shown by path only.
+impl Serialize for TlsArgs {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("TlsArgs", 6)?;
+        s.serialize_field("tls", &self.enabled())?;
+        s.serialize_field("tls_ca_cert", &self.tls_ca_cert)?;
+        s.serialize_field("tls_cert", &self.tls_cert)?;
+        s.serialize_field("tls_key", &self.tls_key)?;
+        s.serialize_field("tls_server_name", &self.tls_server_name)?;
+        s.serialize_field("tls_insecure", &self.tls_insecure)?;
+        s.end()
+    }
 }
 
 impl TlsArgs {
@@ -349,6 +364,18 @@ mod tests {
             ..TlsArgs::default()
         };
         assert!(insecure.settings().unwrap().is_some());
+    }
+
+    #[test]
+    fn printed_config_says_tls_is_on_when_a_flag_implies_it() {
+        let args = TlsArgs {
+            tls_ca_cert: Some("ca.pem".into()),
+            ..TlsArgs::default()
+        };
+        let printed = serde_json::to_value(&args).unwrap();
+        assert_eq!(printed["tls"], true);
+        assert_eq!(printed["tls_ca_cert"], "ca.pem");
+        assert_eq!(serde_json::to_value(TlsArgs::default()).unwrap()["tls"], false);
     }
 
     #[test]
