@@ -375,7 +375,10 @@ mod tests {
         let printed = serde_json::to_value(&args).unwrap();
         assert_eq!(printed["tls"], true);
         assert_eq!(printed["tls_ca_cert"], "ca.pem");
-        assert_eq!(serde_json::to_value(TlsArgs::default()).unwrap()["tls"], false);
+        assert_eq!(
+            serde_json::to_value(TlsArgs::default()).unwrap()["tls"],
+            false
+        );
     }
 
     #[test]
