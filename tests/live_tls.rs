@@ -1,7 +1,7 @@
 //! Live sources over TLS against real `redis-server` processes listening on a `tls-port` with
 //! the test certificates of `tests/fixtures/tls`: standalone (disk and diskless, with an ACL
 //! user), a client certificate when the server asks for one, certificates that must be
-//! refused, and a Redis Cluster whose nodes talk TLS.
+//! refused, a Redis Cluster whose nodes talk TLS, and a server killed mid-transfer.
 
 use std::path::Path;
 use std::process::Output;
@@ -257,4 +257,40 @@ fn cluster_over_tls_reads_the_replica_with_slots() {
     for (k, slot) in &truth {
         assert_eq!(slots[k], Some(*slot), "slot of {k}");
     }
+}
+
+#[test]
+fn tls_server_killed_mid_transfer_fails_clearly_and_publishes_nothing() {
+    let mut server = Server::start_tls(None, false, &["--repl-diskless-sync", "yes"]);
+    server.pipeline(&mixed_dataset(5_000));
+    // Slow the snapshot down: 2 ms per key, about 10 s in all.
+    server.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "2000"]);
+    let out = tempfile::tempdir().unwrap();
+    let addr = server.tls_addr();
+    let child = bin()
+        .args([
+            "dump",
+            "from-standalone",
+            "--addr",
+            &addr,
+            "--cluster",
+            "cut",
+        ])
+        .args(["--tls-ca-cert", &tls_file("test-ca.crt")])
+        .args(["into-parquet", "--dir"])
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.kill();
+    let o = child.wait_with_output().unwrap();
+    // The TLS session ends without its close_notify: the error says how much arrived, as a
+    // plain connection's would.
+    let err = refused(&o, out.path());
+    assert!(
+        err.contains(&addr) && err.contains("before the diskless end mark"),
+        "{err}"
+    );
 }
