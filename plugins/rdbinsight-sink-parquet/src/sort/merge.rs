@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::order::{body_at, digit, Entry, WINDOW};
-use super::rows::{db_key, LEN_BYTES};
+use super::rows::{db_key, length_prefix, LEN_BYTES};
 
 /// Buffer of the spill file writer and reader.
 const IO_BUFFER: usize = 256 << 10;
@@ -33,9 +33,9 @@ impl RunWriter {
 
     /// Appends one row body.
     pub fn write(&mut self, body: &[u8]) -> Result<()> {
-        let len = u32::try_from(body.len()).context("row too large")?;
+        let len = length_prefix(body)?;
         self.out
-            .write_all(&len.to_le_bytes())
+            .write_all(&len)
             .and_then(|_| self.out.write_all(body))
             .with_context(|| format!("cannot write spill file {}", self.path.display()))
     }

@@ -11,7 +11,7 @@ use arrow_array::RecordBatch;
 use rdbinsight_sink_api::RecordBuilder;
 
 use super::order::body_at;
-use super::rows::{append_row, Constants, Names, LEN_BYTES};
+use super::rows::{append_row, length_prefix, Constants, Names, LEN_BYTES};
 use super::OUTPUT_ROWS;
 
 /// Bytes of merged rows handed over at once (a block holds at least one row, whatever its
@@ -69,8 +69,7 @@ pub fn rebuild_batches(
         let stopped = || anyhow!("the thread rebuilding sorted rows stopped");
         let mut block = Vec::with_capacity(2 * BLOCK_BYTES);
         let merged = merge(&mut |body: &[u8]| {
-            let len = u32::try_from(body.len()).context("row too large")?;
-            block.extend_from_slice(&len.to_le_bytes());
+            block.extend_from_slice(&length_prefix(body)?);
             block.extend_from_slice(body);
             if block.len() >= BLOCK_BYTES {
                 let mut next = returned
