@@ -164,10 +164,18 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
 }
 
 /// What every TLS connection of a run is made with.
-#[derive(Debug)]
 pub struct TlsSettings {
     config: Arc<ClientConfig>,
     server_name: Option<ServerName<'static>>,
+}
+
+/// Shows the server name only: the configuration holds the client's private key.
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TlsSettings {
@@ -379,6 +387,20 @@ mod tests {
             serde_json::to_value(TlsArgs::default()).unwrap()["tls"],
             false
         );
+    }
+
+    #[test]
+    fn debug_output_shows_no_key_material() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+        let args = TlsArgs {
+            tls_ca_cert: Some(dir.join("test-ca.crt")),
+            tls_cert: Some(dir.join("client.crt")),
+            tls_key: Some(dir.join("client.key")),
+            ..TlsArgs::default()
+        };
+        let settings = args.settings().unwrap().unwrap();
+        let shown = format!("{settings:?}");
+        assert_eq!(shown, "TlsSettings { server_name: None, .. }");
     }
 
     #[test]
