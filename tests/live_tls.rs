@@ -1,7 +1,8 @@
 //! Live sources over TLS against real `redis-server` processes listening on a `tls-port` with
 //! the test certificates of `tests/fixtures/tls`: standalone (disk and diskless, with an ACL
 //! user), a client certificate when the server asks for one, certificates that must be
-//! refused, a Redis Cluster whose nodes talk TLS, and a server killed mid-transfer.
+//! refused, a Redis Cluster whose nodes talk TLS and announce hostnames, and a server killed
+//! mid-transfer.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -45,7 +46,7 @@ fn refused(o: &Output, out: &Path) -> String {
 
 #[test]
 fn standalone_over_tls_disk_and_diskless_equals_the_saved_file() {
-    let server = Server::start_tls(None, false, &[]);
+    let server = Server::start_tls(None, "server", false, &[]);
     server.pipeline(&mixed_dataset(5_000));
     server.cmd(&[
         "ACL",
@@ -98,7 +99,7 @@ fn standalone_over_tls_disk_and_diskless_equals_the_saved_file() {
 
 #[test]
 fn client_certificate_when_the_server_asks_for_one() {
-    let server = Server::start_tls(None, true, &[]);
+    let server = Server::start_tls(None, "server", true, &[]);
     server.pipeline(&mixed_dataset(1_000));
     let (_, want) = parse_file(&server.save()).unwrap();
     let ca = tls_file("test-ca.crt");
@@ -147,7 +148,7 @@ fn client_certificate_when_the_server_asks_for_one() {
 
 #[test]
 fn untrusted_or_misnamed_certificates_are_refused_unless_insecure() {
-    let server = Server::start_tls(None, false, &[]);
+    let server = Server::start_tls(None, "server", false, &[]);
     server.pipeline(&mixed_dataset(100));
     let addr = server.tls_addr();
     let cases: [(&[&str], &str); 3] = [
@@ -187,7 +188,9 @@ fn untrusted_or_misnamed_certificates_are_refused_unless_insecure() {
 }
 
 #[test]
-fn cluster_over_tls_reads_the_replica_with_slots() {
+fn cluster_over_tls_reads_the_replica_checked_against_its_hostname() {
+    // Certificates for the name localhost only: the nodes are listed by IP, so each one's
+    // certificate is checked against the hostname it announces.
     let cluster_tls = [
         "--cluster-enabled",
         "yes",
@@ -197,9 +200,11 @@ fn cluster_over_tls_reads_the_replica_with_slots() {
         "yes",
         "--tls-replication",
         "yes",
+        "--cluster-announce-hostname",
+        "localhost",
     ];
-    let primary = Server::start_tls(None, false, &cluster_tls);
-    let replica = Server::start_tls(None, false, &cluster_tls);
+    let primary = Server::start_tls(None, "server-dns", false, &cluster_tls);
+    let replica = Server::start_tls(None, "server-dns", false, &cluster_tls);
     primary.cmd(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
     let replica_bus = replica.tls_port.unwrap().to_string();
     primary.cmd(&["CLUSTER", "MEET", "127.0.0.1", &replica_bus]);
@@ -233,10 +238,12 @@ fn cluster_over_tls_reads_the_replica_with_slots() {
     }
     primary.cmd(&["WAIT", "1", "5000"]);
 
+    // The seed by name too (its certificate has no IP).
+    let seed = format!("localhost:{}", primary.tls_port.unwrap());
     let out = tempfile::tempdir().unwrap();
     let o = dump(
         "from-cluster",
-        &["--nodes", &primary.tls_addr(), "--cluster", "rc-tls"],
+        &["--nodes", &seed, "--cluster", "rc-tls"],
         &["--tls-ca-cert", &tls_file("test-ca.crt")],
         out.path(),
     );
@@ -261,7 +268,7 @@ fn cluster_over_tls_reads_the_replica_with_slots() {
 
 #[test]
 fn tls_server_killed_mid_transfer_fails_clearly_and_publishes_nothing() {
-    let mut server = Server::start_tls(None, false, &["--repl-diskless-sync", "yes"]);
+    let mut server = Server::start_tls(None, "server", false, &["--repl-diskless-sync", "yes"]);
     server.pipeline(&mixed_dataset(5_000));
     // Slow the snapshot down: 2 ms per key, about 10 s in all.
     server.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "2000"]);

@@ -88,14 +88,19 @@ impl Server {
         s
     }
 
-    /// Starts a server that also listens with TLS (the test certificates for localhost and
-    /// 127.0.0.1); with `client_certs` it asks clients for a certificate of the test CA.
-    /// Setting it up goes through its plain port.
-    pub fn start_tls(password: Option<&str>, client_certs: bool, extra: &[&str]) -> Server {
+    /// Starts a server that also listens with TLS, with the test certificate `cert` (`server`:
+    /// localhost and 127.0.0.1; `server-dns`: localhost only); with `client_certs` it asks
+    /// clients for a certificate of the test CA. Setting it up goes through its plain port.
+    pub fn start_tls(
+        password: Option<&str>,
+        cert: &str,
+        client_certs: bool,
+        extra: &[&str],
+    ) -> Server {
         let tls_port = free_port().to_string();
         let (cert, key, ca) = (
-            tls_file("server.crt"),
-            tls_file("server.key"),
+            tls_file(&format!("{cert}.crt")),
+            tls_file(&format!("{cert}.key")),
             tls_file("test-ca.crt"),
         );
         let mut args = vec![

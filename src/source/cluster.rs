@@ -41,6 +41,9 @@ pub struct Node {
     pub id: String,
     /// host:port.
     pub addr: String,
+    /// The hostname it announces (`cluster-announce-hostname`), if any: the name its TLS
+    /// certificate is checked against.
+    pub hostname: Option<String>,
     /// Whether it is a primary.
     pub primary: bool,
     /// Id of its primary (replicas).
@@ -63,13 +66,12 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<Node> {
         if f.len() < 8 {
             continue;
         }
-        let addr = f[1]
-            .split('@')
-            .next()
-            .unwrap_or_default()
-            .split(',')
-            .next()
-            .unwrap_or_default();
+        // ip:port@cport[,hostname]
+        let (endpoint, hostname) = match f[1].split_once(',') {
+            Some((endpoint, hostname)) => (endpoint, Some(hostname)),
+            None => (f[1], None),
+        };
+        let addr = endpoint.split('@').next().unwrap_or_default();
         let flags: Vec<&str> = f[2].split(',').collect();
         let bad = flags
             .iter()
@@ -78,6 +80,7 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<Node> {
         nodes.push(Node {
             id: f[0].to_string(),
             addr: addr.to_string(),
+            hostname: hostname.filter(|h| !h.is_empty()).map(String::from),
             primary,
             primary_id: (f[3] != "-").then(|| f[3].to_string()),
             healthy: !bad && f[7] == "connected" && !addr.starts_with(':'),
@@ -139,6 +142,7 @@ pub fn parse_cluster_shards(reply: &Reply) -> Result<Vec<Node>> {
             nodes.push(Node {
                 id: text("id"),
                 addr: format!("{host}:{port}"),
+                hostname: Some(text("hostname")).filter(|h| !h.is_empty()),
                 primary,
                 primary_id: if primary { None } else { primary_id.clone() },
                 // `loading` is also what a replica of a primary without writes reports
@@ -242,7 +246,13 @@ fn fetch_first(
 ) -> Result<Box<dyn crate::parser::chunks::ChunkSource>> {
     let mut errors = Vec::new();
     for n in candidates {
-        match fetch_rdb(connect, &n.addr) {
+        let fetched = match &n.hostname {
+            Some(hostname) => connect
+                .announced_as(hostname)
+                .and_then(|named| fetch_rdb(&named, &n.addr)),
+            None => fetch_rdb(connect, &n.addr),
+        };
+        match fetched {
             Ok(r) => return Ok(r),
             Err(e) => {
                 warn!(operation = "transfer", addr = %n.addr, error = %format!("{e:#}"), "node did not serve a snapshot; trying the next");
@@ -299,6 +309,25 @@ b2 127.0.0.1:7004@17004 slave,fail a2 0 0 2 disconnected
 b3 127.0.0.1:7005@17005 slave a3 0 0 3 connected
 c9 127.0.0.1:7009@17009 master - 0 0 9 connected
 ";
+
+    #[test]
+    fn announced_hostnames_are_kept() {
+        let nodes = parse_cluster_nodes(
+            "a1 10.0.0.1:6380@16380,node-1.example myself,master - 0 0 1 connected 0-16383\n\
+             b1 10.0.0.2:6380@16380, slave a1 0 0 1 connected\n",
+        );
+        let seen: Vec<(&str, Option<&str>)> = nodes
+            .iter()
+            .map(|n| (n.addr.as_str(), n.hostname.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("10.0.0.1:6380", Some("node-1.example")),
+                ("10.0.0.2:6380", None)
+            ]
+        );
+    }
 
     #[test]
     fn replicas_preferred_failed_nodes_skipped() {

@@ -75,6 +75,16 @@ impl RedisConnect {
         Ok(conn)
     }
 
+    /// These settings for a server that announces `hostname` (a cluster node reached by IP):
+    /// its TLS certificate is checked against that name, unless `--tls-server-name` was given.
+    pub fn announced_as(&self, hostname: &str) -> Result<RedisConnect> {
+        let mut connect = self.clone();
+        if let Some(tls) = &self.tls {
+            connect.tls = Some(tls.with_default_name(hostname)?);
+        }
+        Ok(connect)
+    }
+
     /// `rediss://host:port` over TLS, else `redis://host:port`: where an instance comes from.
     pub fn origin(&self, addr: &str) -> String {
         let scheme = if self.tls.is_some() {

@@ -43,7 +43,8 @@ pub struct TlsArgs {
     )]
     pub tls_key: Option<PathBuf>,
     /// Name the servers' certificates must carry, sent as SNI (default: the host of each
-    /// address; cluster nodes are addressed by IP, so their certificates need IP names or this).
+    /// address, or the hostname a cluster node announces; nodes are found by IP, so without
+    /// announced hostnames their certificates need IP names or this).
     #[arg(long, value_name = "NAME", env = "RDBINSIGHT_REDIS_TLS_SERVER_NAME")]
     pub tls_server_name: Option<String>,
     /// Accept any server certificate: the traffic is still encrypted, but whoever sits between
@@ -179,6 +180,20 @@ impl std::fmt::Debug for TlsSettings {
 }
 
 impl TlsSettings {
+    /// These settings checking certificates against `name` unless `--tls-server-name` gave
+    /// one for all servers.
+    pub fn with_default_name(self: &Arc<Self>, name: &str) -> Result<Arc<Self>> {
+        if self.server_name.is_some() {
+            return Ok(self.clone());
+        }
+        let name = ServerName::try_from(name.to_string())
+            .map_err(|_| anyhow!("announced hostname {name:?} is not a DNS name or IP"))?;
+        Ok(Arc::new(Self {
+            config: self.config.clone(),
+            server_name: Some(name),
+        }))
+    }
+
     /// Runs the TLS handshake over a connected socket to `addr` (host:port; the host is the
     /// name checked unless `--tls-server-name` was given), waiting at most `timeout` for the
     /// server's answers; the socket's read timeout is put back after.
