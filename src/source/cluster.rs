@@ -66,12 +66,15 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<Node> {
         if f.len() < 8 {
             continue;
         }
-        // ip:port@cport[,hostname]
-        let (endpoint, hostname) = match f[1].split_once(',') {
-            Some((endpoint, hostname)) => (endpoint, Some(hostname)),
-            None => (f[1], None),
-        };
-        let addr = endpoint.split('@').next().unwrap_or_default();
+        // ip:port@cport[,hostname[,key=value...]] (the key=value fields since 7.2)
+        let mut endpoint = f[1].split(',');
+        let addr = endpoint
+            .next()
+            .unwrap_or_default()
+            .split('@')
+            .next()
+            .unwrap_or_default();
+        let hostname = endpoint.next().filter(|h| !h.contains('='));
         let flags: Vec<&str> = f[2].split(',').collect();
         let bad = flags
             .iter()
@@ -314,7 +317,9 @@ c9 127.0.0.1:7009@17009 master - 0 0 9 connected
     fn announced_hostnames_are_kept() {
         let nodes = parse_cluster_nodes(
             "a1 10.0.0.1:6380@16380,node-1.example myself,master - 0 0 1 connected 0-16383\n\
-             b1 10.0.0.2:6380@16380, slave a1 0 0 1 connected\n",
+             b1 10.0.0.2:6380@16380, slave a1 0 0 1 connected\n\
+             c1 10.0.0.3:6380@16380,node-3.example,tls-port=6381,shard-id=ab slave a1 0 0 1 connected\n\
+             d1 10.0.0.4:6380@16380,,tls-port=0,shard-id=ab slave a1 0 0 1 connected\n",
         );
         let seen: Vec<(&str, Option<&str>)> = nodes
             .iter()
@@ -324,7 +329,9 @@ c9 127.0.0.1:7009@17009 master - 0 0 9 connected
             seen,
             [
                 ("10.0.0.1:6380", Some("node-1.example")),
-                ("10.0.0.2:6380", None)
+                ("10.0.0.2:6380", None),
+                ("10.0.0.3:6380", Some("node-3.example")),
+                ("10.0.0.4:6380", None)
             ]
         );
     }
