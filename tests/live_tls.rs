@@ -309,3 +309,26 @@ fn tls_server_killed_mid_transfer_fails_clearly_and_publishes_nothing() {
         "{err}"
     );
 }
+
+#[test]
+fn tls_from_the_environment_takes_the_usual_spellings() {
+    for (value, on) in [
+        ("1", true),
+        ("true", true),
+        ("yes", true),
+        ("0", false),
+        ("no", false),
+    ] {
+        let out = run_ok(
+            bin()
+                .args(["dump", "--print-config", "from-standalone", "--addr", "h:1"])
+                .arg("into-null")
+                .env("RDBINSIGHT_REDIS_TLS", value),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            v["source"]["config"]["tls"], on,
+            "RDBINSIGHT_REDIS_TLS={value}"
+        );
+    }
+}

@@ -20,7 +20,11 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TlsArgs {
     /// Talk to the servers over TLS (their `tls-port`); implied by the other --tls-* flags.
-    #[arg(long, env = "RDBINSIGHT_REDIS_TLS")]
+    #[arg(
+        long,
+        env = "RDBINSIGHT_REDIS_TLS",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub tls: bool,
     /// PEM file of the CA certificates the servers' certificates must chain to (default: the
     /// Mozilla roots built in).
@@ -52,6 +56,7 @@ pub struct TlsArgs {
     #[arg(
         long,
         env = "RDBINSIGHT_REDIS_TLS_INSECURE",
+        value_parser = clap::builder::BoolishValueParser::new(),
         conflicts_with_all = ["tls_ca_cert", "tls_server_name"]
     )]
     pub tls_insecure: bool,
