@@ -454,6 +454,52 @@ fn cluster_reads_one_replica_per_shard_with_correct_slots() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--require-replica"));
 }
 
+/// A Codis dashboard stand-in: Python's HTTP server serving `/topom`, stopped when dropped.
+pub(crate) struct Dashboard {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Dashboard {
+    /// Serves `topom` at `/topom` on a free loopback port, once it accepts connections.
+    pub(crate) fn serve(topom: &serde_json::Value) -> Dashboard {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("topom"), topom.to_string()).unwrap();
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--directory"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let dashboard = Dashboard {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "dashboard stand-in did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        dashboard
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn codis_groups_from_the_dashboard_with_codis_slots() {
     // Group 1: master + replica; group 2: master only.
@@ -478,46 +524,15 @@ fn codis_groups_from_the_dashboard_with_codis_slots() {
             {"id": 2, "servers": [{"server": m2.addr()}]}
         ]}}
     });
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("topom"), topom.to_string()).unwrap();
-    let port = free_port();
-    let mut http = Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "dashboard stand-in did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let dashboard = Dashboard::serve(&topom);
     let out = tempfile::tempdir().unwrap();
     let result = bin()
-        .args([
-            "dump",
-            "from-codis",
-            "--dashboard",
-            &format!("http://127.0.0.1:{port}"),
-            "into-parquet",
-            "--dir",
-        ])
+        .args(["dump", "from-codis", "--dashboard", &dashboard.url])
+        .args(["into-parquet", "--dir"])
         .arg(out.path())
         .output()
         .unwrap();
-    let _ = http.kill();
-    let _ = http.wait();
+    drop(dashboard);
     assert!(
         result.status.success(),
         "{}",

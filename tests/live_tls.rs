@@ -1,8 +1,8 @@
 //! Live sources over TLS against real `redis-server` processes listening on a `tls-port` with
 //! the test certificates of `tests/fixtures/tls`: standalone (disk and diskless, with an ACL
 //! user), a client certificate when the server asks for one, certificates that must be
-//! refused, a Redis Cluster whose nodes talk TLS and announce hostnames, and a server killed
-//! mid-transfer.
+//! refused, a Redis Cluster whose nodes talk TLS and announce hostnames, a Codis group, and a
+//! server killed mid-transfer.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rdbinsight::source::resp::Reply;
 
-use crate::live::{published_rows, sample_keys, sorted};
+use crate::live::{published_rows, sample_keys, sorted, Dashboard};
 use crate::parquet::batch_dirs;
 use crate::redis::{mixed_dataset, tls_file, Server};
 use crate::util::{bin, parse_file, run_ok};
@@ -331,4 +331,38 @@ fn tls_from_the_environment_takes_the_usual_spellings() {
             "RDBINSIGHT_REDIS_TLS={value}"
         );
     }
+}
+
+#[test]
+fn codis_groups_over_tls() {
+    let master = Server::start_tls(None, "server", false, &[]);
+    master.pipeline(&mixed_dataset(300));
+    let (_, want) = parse_file(&master.save()).unwrap();
+    let topom = serde_json::json!({
+        "config": {"product_name": "codis-tls"},
+        "stats": {"group": {"models": [
+            {"id": 1, "servers": [{"server": master.tls_addr()}]}
+        ]}}
+    });
+    let dashboard = Dashboard::serve(&topom);
+    let out = tempfile::tempdir().unwrap();
+    let o = dump(
+        "from-codis",
+        &["--dashboard", &dashboard.url],
+        &["--tls-ca-cert", &tls_file("test-ca.crt")],
+        out.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = published_rows(out.path(), "codis-tls");
+    assert_eq!(got.len(), 1);
+    let rows = sorted(got[0].1.clone());
+    assert!(rows.iter().all(|r| r.codis_slot.is_some()), "codis slots");
+    let without_slots: Vec<_> = rows
+        .into_iter()
+        .map(|r| crate::util::Row {
+            codis_slot: None,
+            ..r
+        })
+        .collect();
+    assert_eq!(without_slots, sorted(want));
 }
