@@ -10,7 +10,7 @@ use rdbinsight::source::resp::Reply;
 
 use crate::parquet::{batch_dirs, read_parquet};
 use crate::redis::{free_port, mixed_dataset, Server};
-use crate::util::{bin, parse_file, run_ok, Row};
+use crate::util::{bin, parse_file, run_ok, wait_until, Row};
 
 pub(crate) fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
     rows.sort_by(|a, b| (a.db, &a.key).cmp(&(b.db, &b.key)));
@@ -240,11 +240,9 @@ impl TestCluster {
     }
 
     fn wait(&self, ok: impl Fn(&TestCluster) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !ok(self) {
-            assert!(Instant::now() < deadline, "cluster did not settle");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_until(Duration::from_secs(60), "cluster did not settle", || {
+            ok(self)
+        });
     }
 
     /// Nodes that are replicas with a live link.
@@ -481,14 +479,11 @@ impl Dashboard {
             child,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "dashboard stand-in did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(
+            Duration::from_secs(10),
+            "dashboard stand-in did not start",
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
         dashboard
     }
 }
@@ -511,11 +506,9 @@ fn codis_groups_from_the_dashboard_with_codis_slots() {
         if i % 2 == 0 { &m1 } else { &m2 }.cmd(&["SET", k, "v"]);
     }
     m1.cmd(&["WAIT", "1", "5000"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while r1.cmd(&["DBSIZE"]) != Reply::Integer(500) {
-        assert!(Instant::now() < deadline, "replica never caught up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(30), "replica never caught up", || {
+        r1.cmd(&["DBSIZE"]) == Reply::Integer(500)
+    });
     let topom = serde_json::json!({
         "config": {"product_name": "codis-demo"},
         "model": {"product_name": "codis-demo"},

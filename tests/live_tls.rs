@@ -6,14 +6,14 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdbinsight::source::resp::Reply;
 
 use crate::live::{published_rows, sample_keys, sorted, Dashboard};
 use crate::parquet::batch_dirs;
 use crate::redis::{mixed_dataset, tls_file, Server};
-use crate::util::{bin, parse_file, run_ok};
+use crate::util::{bin, parse_file, run_ok, wait_until};
 
 /// `dump from-<source> <source args> <tls args> into-parquet --dir <out>`.
 fn dump_command(source: &str, source_args: &[&str], tls: &[&str], out: &Path) -> Command {
@@ -209,19 +209,13 @@ fn cluster_over_tls_reads_the_replica_checked_against_its_hostname() {
     let replica_bus = replica.tls_port.unwrap().to_string();
     primary.cmd(&["CLUSTER", "MEET", "127.0.0.1", &replica_bus]);
     let primary_id = primary.cmd(&["CLUSTER", "MYID"]).text().unwrap();
-    let until = |what: &str, ok: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !ok() {
-            assert!(Instant::now() < deadline, "the TLS cluster never {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    until("met", &|| {
+    let minute = Duration::from_secs(60);
+    wait_until(minute, "the TLS cluster never met", || {
         let nodes = replica.cmd(&["CLUSTER", "NODES"]).text().unwrap();
         nodes.contains(&primary_id)
     });
     replica.cmd(&["CLUSTER", "REPLICATE", &primary_id]);
-    until("replicated", &|| {
+    wait_until(minute, "the TLS cluster never replicated", || {
         let info = replica.cmd(&["INFO", "replication"]).text().unwrap();
         let state = primary.cmd(&["CLUSTER", "INFO"]).text().unwrap();
         info.contains("master_link_status:up") && state.contains("cluster_state:ok")
@@ -286,16 +280,14 @@ fn tls_server_killed_mid_transfer_fails_clearly_and_publishes_nothing() {
     .unwrap();
     // Killed once the snapshot is on its way: its child forked, and its first 16 KiB (the
     // child's write buffer) sent, a few hundred keys in.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !server
-        .cmd(&["INFO", "persistence"])
-        .text()
-        .unwrap()
-        .contains("rdb_bgsave_in_progress:1")
-    {
-        assert!(Instant::now() < deadline, "the snapshot never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        Duration::from_secs(30),
+        "the snapshot never started",
+        || {
+            let persistence = server.cmd(&["INFO", "persistence"]).text().unwrap();
+            persistence.contains("rdb_bgsave_in_progress:1")
+        },
+    );
     std::thread::sleep(Duration::from_millis(2000));
     server.kill();
     let o = child.wait_with_output().unwrap();
