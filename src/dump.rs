@@ -1,25 +1,25 @@
-//! The dump pipeline: every instance parsed on a blocking thread, its batches handed to the
-//! sink's instance writer through a bounded channel, instances run concurrently, the run
+//! The dump pipeline: every instance parsed on a blocking thread, its rows handed to the sink's
+//! instance writer through a bounded channel (as record batches, or as blocks of the writer's
+//! own row encoder when it offers one), instances run concurrently, the run
 //! committed only when every instance finished.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
-use arrow_array::RecordBatch;
 use rdbinsight_sink_api::{Committed, InstanceInfo, InstanceStats, RunInfo, Sink, SinkConfig};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::batch::BatchBuilder;
+use crate::batch::{BatchBuilder, Rows};
 use crate::parser::chunks::{Chunk, ChunkSource};
 use crate::parser::{self, ParseOptions, RedisSlots};
 use crate::progress::{InstanceCounters, RunCounters, State};
 use crate::source::InstanceSpec;
 use crate::source::SlotMode;
 
-/// Batches in flight per instance between the parser and the sink.
+/// Batches (or blocks) in flight per instance between the parser and the sink.
 const CHANNEL_BATCHES: usize = 2;
 
 /// Everything a dump needs besides the sink.
@@ -257,7 +257,8 @@ async fn dump_instance(
     };
     let mut writer = sink.open_instance(&info).await?;
     info!(operation = "instance_start", instance = %spec.name, origin = %spec.origin, "reading");
-    let (tx, mut rx) = mpsc::channel::<RecordBatch>(CHANNEL_BATCHES);
+    let (tx, mut rx) = mpsc::channel::<Rows>(CHANNEL_BATCHES);
+    let encoder = writer.row_encoder();
     let bytes = counters.bytes.clone();
     let counter = bytes.clone();
     let cluster = run.cluster.clone();
@@ -277,23 +278,32 @@ async fn dump_instance(
             inner: reader,
             bytes: counter,
         };
-        let mut builder = BatchBuilder::new(&cluster, &name, batch_nanos, batch_rows, |b| {
-            tx.blocking_send(b)
+        let emit = |rows| {
+            tx.blocking_send(rows)
                 .map_err(|_| anyhow!("the sink stopped receiving rows"))
-        });
+        };
+        let mut builder = match encoder {
+            Some(encoder) => BatchBuilder::encoding(encoder, batch_rows, emit),
+            None => BatchBuilder::new(&cluster, &name, batch_nanos, batch_rows, emit),
+        };
         let summary = parser::parse_chunks(reader, &options, &mut builder)
             .with_context(|| format!("reading {origin}"))?;
         builder.flush()?;
         Ok(summary)
     });
     let mut write_error = None;
-    while let Some(batch) = rx.recv().await {
+    while let Some(rows) = rx.recv().await {
         let started = std::time::Instant::now();
-        if let Err(e) = writer.write_batch(&batch).await {
+        let len = rows.len();
+        let written = match rows {
+            Rows::Batch(batch) => writer.write_batch(&batch).await,
+            Rows::Block(block) => writer.write_rows(block).await,
+        };
+        if let Err(e) = written {
             write_error = Some(e);
             break;
         }
-        counters.add_batch(batch.num_rows(), started.elapsed());
+        counters.add_batch(len, started.elapsed());
     }
     drop(rx);
     let parsed = parser

@@ -91,12 +91,16 @@
 //!   start-up with both crates named.
 //! - Parsing flags and [`SinkConfig::validate`] do no I/O.
 //! - Secrets go in [`Redacted`], so `--print-config` and logs never show them.
+//! - A sink that would turn record batches back into rows of its own offers a
+//!   [`RowEncoder`] instead ([`encoder`]): it then gets rows in its own form, with no record
+//!   batch in between.
 //! - The lifecycle contract is written on [`SinkConfig`], [`Sink`] and [`InstanceWriter`]; the
 //!   `testing` feature's [`testing::run_conformance`] drives a sink through it.
 
 #![deny(missing_docs)]
 
 mod builder;
+pub mod encoder;
 pub mod keys;
 mod lifecycle;
 pub mod names;
@@ -109,6 +113,7 @@ pub mod testing;
 pub use arrow_array::RecordBatch;
 pub use async_trait::async_trait;
 pub use builder::{RecordBuilder, Row};
+pub use encoder::{RowBlock, RowEncoder};
 pub use lifecycle::{
     Aborted, Committed, InstanceInfo, InstanceStats, InstanceWriter, RunInfo, Sink, SinkConfig,
 };

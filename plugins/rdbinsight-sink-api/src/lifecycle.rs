@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! parse flags (pure) -> SinkConfig::validate (pure) -> SinkConfig::open_run
-//!   -> per instance, concurrently: Sink::open_instance -> InstanceWriter::write_batch x N
+//!   -> per instance, concurrently: Sink::open_instance -> InstanceWriter::row_encoder
+//!                                  -> InstanceWriter::write_batch x N (no encoder)
+//!                                     | InstanceWriter::write_rows x N (blocks of the encoder)
 //!                                  -> InstanceWriter::finish | InstanceWriter::abort
 //!   -> Sink::finish_run (the commit point) | Sink::abort_run
 //! ```
@@ -20,6 +22,8 @@ use std::fmt;
 use anyhow::Result;
 use arrow_array::RecordBatch;
 use async_trait::async_trait;
+
+use crate::{RowBlock, RowEncoder};
 
 /// What every writer of one run shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +121,25 @@ pub trait InstanceWriter: Send {
     /// Writes one batch with the schema of [`crate::record_schema`]. Batches arrive in the
     /// order the keys appear in the snapshot.
     async fn write_batch(&mut self, batch: &RecordBatch) -> Result<()>;
+
+    /// The writer's own row encoder, if it has one (see [`crate::encoder`]): the core asks at
+    /// most once, before any row is written. With an encoder, the core pushes every row into it and hands its
+    /// blocks to [`Self::write_rows`] instead of building record batches; without (the
+    /// default), rows come through [`Self::write_batch`]. Rows of one instance come one way
+    /// only. The cluster, batch and instance of every row are the run's and the instance's
+    /// ([`RunInfo`], [`InstanceInfo`]): a [`crate::Row`] does not carry them.
+    fn row_encoder(&mut self) -> Option<Box<dyn RowEncoder>> {
+        None
+    }
+
+    /// Writes one block of the encoder this writer made, in the order the blocks were taken.
+    /// Only called on writers that returned an encoder; the default refuses the block.
+    async fn write_rows(&mut self, block: RowBlock) -> Result<()> {
+        anyhow::bail!(
+            "this writer offers no row encoder; a block of {} rows cannot be written",
+            block.rows()
+        )
+    }
 
     /// The instance's snapshot was read completely: make its rows durable (still invisible
     /// until [`Sink::finish_run`]).

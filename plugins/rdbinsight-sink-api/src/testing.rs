@@ -1,18 +1,13 @@
 //! Conformance harness: drives any sink through whole runs the way the core does.
 //!
-//! [`run_conformance`] commits a run with two instances written concurrently, then aborts a
-//! second run midway. The sink's own tests then check what is visible (e.g. files on disk).
-
-use std::sync::Arc;
+//! [`run_conformance`] commits a run with two instances written concurrently (the first through
+//! the writer's row encoder when it offers one, the second through record batches), then
+//! aborts a second run midway. The sink's own tests then check what is visible (e.g. files on disk).
 
 use anyhow::{ensure, Context, Result};
-use arrow_array::builder::{
-    BinaryBuilder, Int32Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
-    TimestampNanosecondBuilder,
-};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::RecordBatch;
 
-use crate::{record_schema, Committed, InstanceInfo, InstanceStats, Row, RunInfo, SinkConfig};
+use crate::{Committed, InstanceInfo, InstanceStats, RecordBuilder, Row, RunInfo, SinkConfig};
 
 /// Names of the two instances the committed run writes.
 pub const INSTANCES: [&str; 2] = ["10.0.0.1:6379", "10.0.0.2:6380"];
@@ -49,60 +44,50 @@ pub fn string_row(db: i64, key: &[u8], member_count: i64, rdb_size: i64) -> Row<
     }
 }
 
-/// One batch of synthetic rows for `instance`, rows `start..start+len`, covering null and
-/// non-null values of every nullable column and binary (non-UTF-8) keys.
-pub fn sample_batch(run: &RunInfo, instance: &str, start: usize, len: usize) -> RecordBatch {
-    let mut cluster = StringBuilder::new();
-    let mut batch = TimestampNanosecondBuilder::new().with_timezone(crate::schema::UTC);
-    let mut inst = StringBuilder::new();
-    let mut db = Int64Builder::new();
-    let mut key = BinaryBuilder::new();
-    let mut ty = StringBuilder::new();
-    let mut members = Int64Builder::new();
-    let mut size = Int64Builder::new();
-    let mut enc = StringBuilder::new();
-    let mut expire = TimestampMillisecondBuilder::new().with_timezone(crate::schema::UTC);
-    let mut idle = Int64Builder::new();
-    let mut freq = Int32Builder::new();
-    let mut codis = Int32Builder::new();
-    let mut slot = Int32Builder::new();
-    for i in start..start + len {
-        cluster.append_value(&run.cluster);
-        batch.append_value(run.batch_unix_nanos);
-        inst.append_value(instance);
-        db.append_value((i % 3) as i64);
-        let mut k = format!("key:{i:08}").into_bytes();
-        if i % 7 == 0 {
-            k.push(0xff);
-        }
-        key.append_value(&k);
-        ty.append_value(["string", "hash", "list"][i % 3]);
-        members.append_value(i as i64);
-        size.append_value(10 + i as i64);
-        enc.append_value(["raw", "listpack", "quicklist"][i % 3]);
-        expire.append_option((i % 2 == 0).then_some(4_102_444_800_000 + i as i64));
-        idle.append_option((i % 5 == 0).then_some(i as i64));
-        freq.append_option((i % 4 == 0).then_some((i % 256) as i32));
-        codis.append_null();
-        slot.append_option((i % 3 == 0).then_some((i % 16384) as i32));
+/// The key of synthetic row `i`: `key:` and eight digits, a `0xff` byte after every seventh
+/// (a binary, non-UTF-8 key).
+pub fn sample_key(i: usize) -> Vec<u8> {
+    let mut k = format!("key:{i:08}").into_bytes();
+    if i.is_multiple_of(7) {
+        k.push(0xff);
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(cluster.finish()),
-        Arc::new(batch.finish()),
-        Arc::new(inst.finish()),
-        Arc::new(db.finish()),
-        Arc::new(key.finish()),
-        Arc::new(ty.finish()),
-        Arc::new(members.finish()),
-        Arc::new(size.finish()),
-        Arc::new(enc.finish()),
-        Arc::new(expire.finish()),
-        Arc::new(idle.finish()),
-        Arc::new(freq.finish()),
-        Arc::new(codis.finish()),
-        Arc::new(slot.finish()),
-    ];
-    RecordBatch::try_new(record_schema(), columns).expect("sample batch matches the schema")
+    k
+}
+
+/// Synthetic row `i` with the key `key` ([`sample_key`]): three dbs, three types and
+/// encodings, and null and non-null values of every nullable column but `codis_slot`.
+pub fn sample_row(i: usize, key: &[u8]) -> Row<'_> {
+    Row {
+        db: (i % 3) as i64,
+        key,
+        key_type: ["string", "hash", "list"][i % 3],
+        member_count: i as i64,
+        rdb_size: 10 + i as i64,
+        encoding: ["raw", "listpack", "quicklist"][i % 3],
+        expire_at_ms: i.is_multiple_of(2).then_some(4_102_444_800_000 + i as i64),
+        idle_seconds: i.is_multiple_of(5).then_some(i as i64),
+        freq: i.is_multiple_of(4).then_some((i % 256) as i32),
+        codis_slot: None,
+        redis_slot: i.is_multiple_of(3).then_some((i % 16384) as i32),
+    }
+}
+
+/// One batch of the synthetic rows `start..start+len` ([`sample_row`]) of `instance`.
+pub fn sample_batch(run: &RunInfo, instance: &str, start: usize, len: usize) -> RecordBatch {
+    let mut rows = RecordBuilder::new(&run.cluster, run.batch_unix_nanos, instance, len);
+    for i in start..start + len {
+        rows.append(&sample_row(i, &sample_key(i)));
+    }
+    rows.finish().expect("sample batch matches the schema")
+}
+
+/// How the harness hands an instance's rows to its writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Through the writer's row encoder when it offers one, as the core does.
+    Encoder,
+    /// Through record batches, without asking for an encoder.
+    Batches,
 }
 
 async fn write_instance(
@@ -110,6 +95,7 @@ async fn write_instance(
     run: &RunInfo,
     instance: &str,
     rows: usize,
+    path: Path,
 ) -> Result<()> {
     let info = InstanceInfo {
         instance: instance.to_string(),
@@ -119,16 +105,38 @@ async fn write_instance(
         .open_instance(&info)
         .await
         .with_context(|| format!("open_instance({instance})"))?;
+    let mut encoder = match path {
+        Path::Encoder => writer.row_encoder(),
+        Path::Batches => None,
+    };
     let mut start = 0;
     while start < rows {
         let len = BATCH_ROWS.min(rows - start);
-        writer
-            .write_batch(&sample_batch(run, instance, start, len))
-            .await
-            .with_context(|| format!("write_batch({instance})"))?;
+        match &mut encoder {
+            Some(encoder) => {
+                for i in start..start + len {
+                    encoder
+                        .push(&sample_row(i, &sample_key(i)))
+                        .with_context(|| format!("RowEncoder::push({instance})"))?;
+                }
+                ensure!(encoder.rows() == len, "RowEncoder::rows after {len} rows");
+                let block = encoder.take().context("RowEncoder::take")?;
+                ensure!(block.rows() == len, "a block of {len} rows");
+                ensure!(encoder.rows() == 0, "RowEncoder::rows after take");
+                writer
+                    .write_rows(block)
+                    .await
+                    .with_context(|| format!("write_rows({instance})"))?;
+            }
+            None => writer
+                .write_batch(&sample_batch(run, instance, start, len))
+                .await
+                .with_context(|| format!("write_batch({instance})"))?,
+        }
         start += len;
         tokio::task::yield_now().await;
     }
+    drop(encoder);
     let stats = InstanceStats {
         rows: rows as u64,
         rdb_bytes: 0,
@@ -158,13 +166,15 @@ pub async fn run_conformance(config: &dyn SinkConfig, cluster: &str) -> Result<C
             sink.as_ref(),
             &committed_run,
             INSTANCES[0],
-            ROWS_PER_INSTANCE
+            ROWS_PER_INSTANCE,
+            Path::Encoder,
         ),
         write_instance(
             sink.as_ref(),
             &committed_run,
             INSTANCES[1],
-            ROWS_PER_INSTANCE
+            ROWS_PER_INSTANCE,
+            Path::Batches,
         ),
     );
     a?;
@@ -179,15 +189,24 @@ pub async fn run_conformance(config: &dyn SinkConfig, cluster: &str) -> Result<C
         .open_run(&aborted_run)
         .await
         .context("open_run (aborted run)")?;
-    write_instance(sink.as_ref(), &aborted_run, INSTANCES[0], 10).await?;
+    write_instance(sink.as_ref(), &aborted_run, INSTANCES[0], 10, Path::Batches).await?;
     let info = InstanceInfo {
         instance: INSTANCES[1].to_string(),
         source: "conformance".to_string(),
     };
     let mut writer = sink.open_instance(&info).await?;
-    writer
-        .write_batch(&sample_batch(&aborted_run, INSTANCES[1], 0, 5))
-        .await?;
+    match writer.row_encoder() {
+        Some(mut encoder) => {
+            encoder.push(&sample_row(0, &sample_key(0)))?;
+            writer.write_rows(encoder.take()?).await?;
+            encoder.push(&sample_row(1, &sample_key(1)))?;
+        }
+        None => {
+            writer
+                .write_batch(&sample_batch(&aborted_run, INSTANCES[1], 0, 5))
+                .await?
+        }
+    }
     writer.abort().await.context("abort")?;
     sink.abort_run().await.context("abort_run")?;
 

@@ -78,10 +78,43 @@ mod tests {
             (INSTANCES.len() * ROWS_PER_INSTANCE) as u64
         );
         assert_eq!(manifest["config"]["compression"], "zstd");
+        // Each file holds its instance's rows sorted by (db, key), every cell kept: the first
+        // instance came through the row encoder, the second through record batches.
+        for instance in INSTANCES {
+            let file = batch_dir.join(format!(
+                "{}.parquet",
+                path::sanitize_instance_filename(instance)
+            ));
+            let file = std::fs::File::open(file).unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            let got: Vec<Vec<String>> = reader.flat_map(|b| rows_as_text(&b.unwrap())).collect();
+            let sample = rdbinsight_sink_api::testing::sample_batch(
+                &report.committed_run,
+                instance,
+                0,
+                ROWS_PER_INSTANCE,
+            );
+            let mut want = rows_as_text(&sample);
+            let db_key = |r: &Vec<String>| (r[3].parse::<i64>().unwrap(), r[4].clone());
+            want.sort_by_key(db_key);
+            assert_eq!(got.len(), want.len(), "{instance}");
+            assert!(got == want, "{instance}: rows differ from what was written");
+        }
         // The aborted run is not published; its leftovers stay under _tmp_batch=.
         let aborted = path::format_batch_dir(report.aborted_run.batch_unix_nanos);
         assert!(!cluster_dir.join(format!("batch={aborted}")).exists());
         assert!(cluster_dir.join(format!("_tmp_batch={aborted}")).exists());
+    }
+
+    /// The rows of `batch`, each as the text of its cells.
+    fn rows_as_text(batch: &arrow_array::RecordBatch) -> Vec<Vec<String>> {
+        (0..batch.num_rows())
+            .map(|r| batch.columns().iter().map(|c| cell(c, r)).collect())
+            .collect()
     }
 
     /// Every cell of `array` at `row` as text (the types of the record schema).

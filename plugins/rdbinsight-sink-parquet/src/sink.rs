@@ -12,7 +12,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rdbinsight_sink_api::{
     async_trait, record_schema, schema, Aborted, Committed, InstanceInfo, InstanceStats,
-    InstanceWriter, RecordBatch, RunInfo, Sink, SinkConfig,
+    InstanceWriter, RecordBatch, RowBlock, RowEncoder, RunInfo, Sink, SinkConfig,
 };
 use serde::Serialize;
 use tracing::{info, warn};
@@ -22,7 +22,7 @@ use crate::path::{
     ensure_dir, format_batch_dir, fsync_dir, make_batch_dir, make_tmp_batch_dir,
     sanitize_instance_filename, sanitize_name, CLUSTER_PREFIX, PARQUET_EXT, TMP_EXT,
 };
-use crate::sort::Sorter;
+use crate::sort::{Constants, Names, SortBlock, SortEncoder, Sorter};
 use crate::write::ParallelWriter;
 
 /// Name of the manifest file in a batch directory.
@@ -198,6 +198,7 @@ impl Sink for ParquetRun {
             })?;
         let spill_dir = self.ctx.tmp_dir.join(format!(".spill-{stem}"));
         let sorter = Sorter::new(self.ctx.config.max_memory as usize, spill_dir);
+        let names = sorter.names();
         let (input, rx) = tokio::sync::mpsc::channel(SORT_QUEUE);
         let name = instance.instance.clone();
         let thread = std::thread::Builder::new()
@@ -214,6 +215,7 @@ impl Sink for ParquetRun {
             final_path,
             input: Some(input),
             thread: Some(thread),
+            names,
             rows: 0,
         }))
     }
@@ -292,6 +294,8 @@ const SORT_QUEUE: usize = 1;
 enum SortMsg {
     /// Rows to sort.
     Rows(RecordBatch),
+    /// Rows to sort, already in the sort's form.
+    Block(SortBlock),
     /// Every row has been sent: merge and send the sorted batches here.
     Finish(tokio::sync::mpsc::Sender<RecordBatch>),
 }
@@ -309,6 +313,18 @@ fn sort_thread(
                 SortMsg::Rows(batch) => {
                     let runs = sorter.spilled_runs();
                     sorter.push(&batch)?;
+                    if sorter.spilled_runs() > runs {
+                        info!(
+                            operation = "spill",
+                            instance,
+                            runs = sorter.spilled_runs(),
+                            "sort buffer spilled"
+                        );
+                    }
+                }
+                SortMsg::Block(block) => {
+                    let runs = sorter.spilled_runs();
+                    sorter.push_block(block)?;
                     if sorter.spilled_runs() > runs {
                         info!(
                             operation = "spill",
@@ -342,10 +358,28 @@ struct ParquetInstance {
     final_path: PathBuf,
     input: Option<tokio::sync::mpsc::Sender<SortMsg>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
+    /// The sorter's name codes, for the row encoder.
+    names: Names,
     rows: u64,
 }
 
 impl ParquetInstance {
+    /// Hands `msg` (of `rows` rows) to the sort thread.
+    async fn send(&mut self, msg: SortMsg, rows: usize) -> Result<()> {
+        let input = self.input.as_ref().context("parquet: write after finish")?;
+        self.rows += rows as u64;
+        if input.send(msg).await.is_err() {
+            self.join_sorter()
+                .await
+                .with_context(|| format!("parquet: instance {}", self.info.instance))?;
+            bail!(
+                "parquet: instance {}: the sort thread stopped early",
+                self.info.instance
+            );
+        }
+        Ok(())
+    }
+
     /// Closes the sort thread's input and waits for it; its error, if any.
     async fn join_sorter(&mut self) -> Result<()> {
         self.input = None;
@@ -406,18 +440,26 @@ impl ParquetInstance {
 #[async_trait]
 impl InstanceWriter for ParquetInstance {
     async fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
-        let input = self.input.as_ref().context("parquet: write after finish")?;
-        self.rows += batch.num_rows() as u64;
-        if input.send(SortMsg::Rows(batch.clone())).await.is_err() {
-            self.join_sorter()
-                .await
-                .with_context(|| format!("parquet: instance {}", self.info.instance))?;
-            bail!(
-                "parquet: instance {}: the sort thread stopped early",
+        self.send(SortMsg::Rows(batch.clone()), batch.num_rows())
+            .await
+    }
+
+    /// Rows put in the sort's form as they are read: the sort thread only appends them.
+    fn row_encoder(&mut self) -> Option<Box<dyn RowEncoder>> {
+        let run = &self.ctx.run;
+        let constants = Constants::new(&run.cluster, run.batch_unix_nanos, &self.info.instance);
+        Some(Box::new(SortEncoder::new(constants, self.names.clone())))
+    }
+
+    async fn write_rows(&mut self, block: RowBlock) -> Result<()> {
+        let rows = block.rows();
+        let block = block.into_inner::<SortBlock>().map_err(|_| {
+            anyhow!(
+                "parquet: instance {}: a block of rows not made by this sink's encoder",
                 self.info.instance
-            );
-        }
-        Ok(())
+            )
+        })?;
+        self.send(SortMsg::Block(block), rows).await
     }
 
     async fn finish(mut self: Box<Self>, stats: &InstanceStats) -> Result<()> {

@@ -7,6 +7,7 @@
 //! files stay bounded whatever the number of keys, and sorted record batches are rebuilt from
 //! the merged rows.
 
+mod encoder;
 mod merge;
 mod order;
 mod rebuild;
@@ -18,9 +19,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
 
+pub use encoder::{SortBlock, SortEncoder};
 use merge::{Run, RunWriter};
 use order::{digit, Entries, Entry};
-use rows::{encode_row, Columns, Constants, Names};
+use rows::{encode_row, Columns};
+pub use rows::{Constants, Names};
 use spill::Spiller;
 
 /// Most run files open at once during a merge.
@@ -93,14 +96,39 @@ impl Sorter {
         self.arena.len() + self.entries.list.capacity() * ENTRY_BYTES
     }
 
-    /// Makes room for one more entry without growing past the budget: the entries grow by
+    /// Makes room for `n` more entries without growing past the budget: the entries grow by
     /// doubling, so their capacity is what counts.
-    fn reserve_entry(&mut self) {
-        let capacity = self.entries.list.capacity();
-        if self.entries.list.len() == capacity {
+    fn reserve_entries(&mut self, n: usize) {
+        let list = &self.entries.list;
+        if list.capacity() - list.len() < n {
             let room = self.budget.saturating_sub(self.used()) / ENTRY_BYTES;
-            let grow = capacity.clamp(1024, room.max(1024));
+            let grow = list.capacity().clamp(1024, room.max(1024)).max(n);
             self.entries.list.reserve_exact(grow);
+        }
+    }
+
+    /// The names table this sorter codes type and encoding names with: a [`SortEncoder`]
+    /// made with a clone of it agrees with the sorter on every code.
+    pub fn names(&self) -> Names {
+        self.names.clone()
+    }
+
+    /// Checks that rows of `c` belong to the instance of the rows before.
+    fn same_instance(&mut self, c: &Constants) -> Result<()> {
+        match &self.constants {
+            None => self.constants = Some(c.clone()),
+            Some(have) => anyhow::ensure!(
+                have == c,
+                "rows of one instance must share cluster, batch and instance: {c:?} after {have:?}"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Room for the budget up front: the arena never moves while it fills.
+    fn reserve_arena(&mut self) {
+        if self.arena.capacity() == 0 {
+            self.arena.reserve(self.budget.min(MAX_ARENA));
         }
     }
 
@@ -108,33 +136,56 @@ impl Sorter {
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         let cols = Columns::of(batch)?;
         if let Some(c) = Constants::of(&cols)? {
-            match &self.constants {
-                None => self.constants = Some(c),
-                Some(have) => anyhow::ensure!(
-                    *have == c,
-                    "rows of one instance must share cluster, batch and instance: {c:?} after {have:?}"
-                ),
-            }
+            self.same_instance(&c)?;
         }
-        if self.arena.capacity() == 0 {
-            // Room for the budget up front: the arena never moves while it fills.
-            self.arena.reserve(self.budget.min(MAX_ARENA));
-        }
+        self.reserve_arena();
         for r in 0..cols.rows() {
-            self.reserve_entry();
+            self.reserve_entries(1);
             let offset = self.arena.len() as u32;
-            encode_row(&cols, r, &mut self.names, &mut self.arena)?;
-            let (db, key) = cols.db_key(r);
+            let row = cols.row(r);
+            encode_row(&row, &mut self.names, &mut self.arena)?;
             self.entries.push(
-                db,
+                row.db,
                 Entry {
-                    digit: digit(key, 0),
+                    digit: digit(row.key, 0),
                     offset,
                 },
             );
             if self.used() >= self.budget || self.arena.len() >= MAX_ARENA {
                 self.spill()?;
             }
+        }
+        Ok(())
+    }
+
+    /// Adds the rows of a block of the row encoder, spilling first when they would take the
+    /// held rows past the budget (a block is not split: the budget may be passed by one block
+    /// alone, which is spilled right away).
+    pub fn push_block(&mut self, block: SortBlock) -> Result<()> {
+        self.same_instance(&block.constants)?;
+        let rows = block.entries.list.len();
+        if rows == 0 {
+            return Ok(());
+        }
+        let bytes = block.arena.len() + rows * ENTRY_BYTES;
+        if !self.entries.list.is_empty()
+            && (self.used() + bytes > self.budget
+                || self.arena.len() + block.arena.len() > MAX_ARENA)
+        {
+            self.spill()?;
+        }
+        self.reserve_arena();
+        let base = u32::try_from(self.arena.len()).context("sort arena over 4 GiB")?;
+        anyhow::ensure!(
+            block.arena.len() <= MAX_ARENA,
+            "a block of {} bytes of rows is too large to sort",
+            block.arena.len()
+        );
+        self.arena.extend_from_slice(&block.arena);
+        self.reserve_entries(rows);
+        self.entries.append(&block.entries, base);
+        if self.used() >= self.budget || self.arena.len() >= MAX_ARENA {
+            self.spill()?;
         }
         Ok(())
     }
@@ -188,6 +239,8 @@ impl Sorter {
             self.cleanup();
             return Ok(());
         };
+        // Names a row encoder coded since this side last looked.
+        self.names.refresh()?;
         // The rows in memory are ordered while the spill thread writes the last full arena.
         self.entries.sort(&self.arena)?;
         if let Some(spiller) = &mut self.spiller {
@@ -255,7 +308,7 @@ mod tests {
     use super::*;
     use arrow_array::{Array, BinaryArray, Int64Array};
     use rdbinsight_sink_api::testing::sample_batch;
-    use rdbinsight_sink_api::{schema, RunInfo};
+    use rdbinsight_sink_api::{schema, RecordBuilder, RunInfo};
 
     fn db_and_key(b: &RecordBatch) -> (&Int64Array, &BinaryArray) {
         let db = b.column_by_name(schema::DB).unwrap();
@@ -432,6 +485,77 @@ mod tests {
         std::fs::write(&first, bytes).unwrap();
         let err = sorter.finish(|_| Ok(())).unwrap_err();
         assert!(format!("{err:#}").contains("truncated"), "{err:#}");
+    }
+
+    /// One block of the row encoder holding the sample rows `start..start + len`.
+    fn sample_block(encoder: &mut SortEncoder, start: usize, len: usize) -> SortBlock {
+        use rdbinsight_sink_api::testing::{sample_key, sample_row};
+        use rdbinsight_sink_api::RowEncoder;
+        for i in start..start + len {
+            encoder.push(&sample_row(i, &sample_key(i))).unwrap();
+        }
+        assert_eq!(encoder.rows(), len);
+        let block = encoder.take().unwrap();
+        assert_eq!(block.rows(), len);
+        block.into_inner::<SortBlock>().unwrap()
+    }
+
+    /// Blocks of the row encoder sort like record batches of the same rows, in memory and
+    /// with a block spilled on its own (over the budget alone) and merged in several passes;
+    /// names coded on either side (a batch's on the sort thread, a block's on the reading
+    /// thread) read back right.
+    #[test]
+    fn blocks_of_the_row_encoder_sort_like_batches() {
+        for budget in [1 << 30, 250 * 60] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut sorter = Sorter::new(budget, dir.path().join("spill"));
+            let mut encoder = SortEncoder::new(Constants::new("c", 1, "i"), sorter.names());
+            let mut input = Vec::new();
+            for i in (0..40).rev() {
+                sorter
+                    .push_block(sample_block(&mut encoder, i * 250, 250))
+                    .unwrap();
+                input.push(sample_batch(&run(), "i", i * 250, 250));
+            }
+            // A name the sorter codes first, then the encoder.
+            let mut other = RecordBuilder::new("c", 1, "i", 2);
+            let mut row = rdbinsight_sink_api::testing::string_row(9, b"zz", 1, 2);
+            row.key_type = "stream";
+            row.encoding = "stream-listpacks";
+            other.append(&row);
+            let batch = other.finish().unwrap();
+            sorter.push(&batch).unwrap();
+            input.push(batch);
+            row.key = b"zy";
+            use rdbinsight_sink_api::RowEncoder;
+            encoder.push(&row).unwrap();
+            let block = encoder.take().unwrap().into_inner::<SortBlock>().unwrap();
+            sorter.push_block(block).unwrap();
+            other.append(&row);
+            input.push(other.finish().unwrap());
+            if budget < 1 << 20 {
+                assert!(sorter.spilled_runs() > FAN_IN, "{}", sorter.spilled_runs());
+            } else {
+                assert_eq!(sorter.spilled_runs(), 0);
+            }
+            let got = sort_all(sorter);
+            let keys = keys_of(&got);
+            assert_eq!(keys.len(), 40 * 250 + 2);
+            assert!(keys.windows(2).all(|w| w[0] < w[1]));
+            assert!(rows_of(&got) == rows_of(&input), "every column kept");
+        }
+    }
+
+    #[test]
+    fn blocks_of_another_instance_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sorter = Sorter::new(1 << 20, dir.path().join("spill"));
+        sorter.push(&sample_batch(&run(), "a", 0, 10)).unwrap();
+        let mut encoder = SortEncoder::new(Constants::new("c", 1, "b"), sorter.names());
+        let err = sorter
+            .push_block(sample_block(&mut encoder, 10, 10))
+            .unwrap_err();
+        assert!(err.to_string().contains("share cluster"), "{err}");
     }
 
     #[test]

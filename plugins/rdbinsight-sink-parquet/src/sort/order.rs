@@ -78,6 +78,31 @@ impl Entries {
         self.list.push(entry);
     }
 
+    /// The entries so far; these start over with room for as many.
+    pub fn take_sized(&mut self) -> Self {
+        let next = Vec::with_capacity(self.list.len());
+        let list = std::mem::replace(&mut self.list, next);
+        Self {
+            list,
+            dbs: std::mem::take(&mut self.dbs),
+        }
+    }
+
+    /// Adds the entries of `other`, whose rows were appended to the arena at `base`.
+    pub fn append(&mut self, other: &Entries, base: u32) {
+        for (i, &(db, start)) in other.dbs.iter().enumerate() {
+            let end = other.dbs.get(i + 1).map_or(other.list.len(), |&(_, s)| s);
+            if self.dbs.last().is_none_or(|&(d, _)| d != db) {
+                self.dbs.push((db, self.list.len()));
+            }
+            self.list
+                .extend(other.list[start..end].iter().map(|e| Entry {
+                    digit: e.digit,
+                    offset: e.offset + base,
+                }));
+        }
+    }
+
     /// Removes every entry, keeping the allocation.
     pub fn clear(&mut self) {
         self.list.clear();

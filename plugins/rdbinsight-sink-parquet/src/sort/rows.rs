@@ -10,9 +10,9 @@
 //! read back (no varint loop, one length check per row). Type and encoding names are stored
 //! once, in [`Names`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use arrow_array::{
     Array, ArrowPrimitiveType, BinaryArray, Int32Array, Int64Array, PrimitiveArray, RecordBatch,
     StringArray, TimestampMillisecondArray, TimestampNanosecondArray,
@@ -85,10 +85,22 @@ impl<'a> Columns<'a> {
         self.rows
     }
 
-    /// Database and key of row `r`.
+    /// Row `r`.
     #[inline]
-    pub fn db_key(&self, r: usize) -> (i64, &'a [u8]) {
-        (self.db.value(r), self.key.value(r))
+    pub fn row(&self, r: usize) -> Row<'a> {
+        Row {
+            db: self.db.value(r),
+            key: self.key.value(r),
+            key_type: self.ty.value(r),
+            member_count: self.members.value(r),
+            rdb_size: self.size.value(r),
+            encoding: self.encoding.value(r),
+            expire_at_ms: nullable(self.expire, r),
+            idle_seconds: nullable(self.idle, r),
+            freq: nullable(self.freq, r),
+            codis_slot: nullable(self.codis, r),
+            redis_slot: nullable(self.redis, r),
+        }
     }
 }
 
@@ -101,6 +113,15 @@ pub struct Constants {
 }
 
 impl Constants {
+    /// The values of the instance `instance` of a run of `cluster` at `batch` (nanoseconds).
+    pub fn new(cluster: &str, batch: i64, instance: &str) -> Self {
+        Self {
+            cluster: cluster.to_owned(),
+            batch,
+            instance: instance.to_owned(),
+        }
+    }
+
     /// A record builder for rows of this instance, batches of about `rows` rows.
     pub fn builder(&self, rows: usize) -> RecordBuilder {
         RecordBuilder::new(&self.cluster, self.batch, &self.instance, rows)
@@ -128,16 +149,30 @@ impl Constants {
 }
 
 /// The distinct type and encoding names seen, each stored once and referred to by a code.
-#[derive(Debug, Default)]
+///
+/// Clones share their codes: the row encoder on the core's reading thread and the sorter each
+/// hold one, and a name either side meets first gets the next code of the shared table. Each
+/// side looks names up in its own copy, refreshed only when a name is missing from it.
+#[derive(Debug, Default, Clone)]
 pub struct Names {
     types: NameTable,
     encodings: NameTable,
 }
 
-#[derive(Debug, Default)]
+impl Names {
+    /// Brings this side's copies up to date with every name coded so far (on any side).
+    pub fn refresh(&mut self) -> Result<()> {
+        self.types.refresh()?;
+        self.encodings.refresh()
+    }
+}
+
+#[derive(Debug, Default, Clone)]
 struct NameTable {
+    /// This side's copy of `shared`: a name's code is its index.
     names: Vec<Arc<str>>,
     last: usize,
+    shared: Arc<Mutex<Vec<Arc<str>>>>,
 }
 
 impl NameTable {
@@ -156,23 +191,44 @@ impl NameTable {
     /// [`Self::code`] of a name other than the last one's.
     #[inline(never)]
     fn other_code(&mut self, name: &str) -> Result<u8> {
-        let i = match self
-            .names
-            .iter()
-            .position(|n| same_bytes(n.as_bytes(), name.as_bytes()))
-        {
+        let find = |names: &[Arc<str>]| {
+            names
+                .iter()
+                .position(|n| same_bytes(n.as_bytes(), name.as_bytes()))
+        };
+        let i = match find(&self.names) {
             Some(i) => i,
             None => {
-                ensure!(
-                    self.names.len() < 256,
-                    "more than 256 distinct type or encoding names"
-                );
-                self.names.push(Arc::from(name));
-                self.names.len() - 1
+                let mut shared = self
+                    .shared
+                    .lock()
+                    .map_err(|_| anyhow!("name table poisoned"))?;
+                let i = match find(&shared) {
+                    Some(i) => i,
+                    None => {
+                        ensure!(
+                            shared.len() < 256,
+                            "more than 256 distinct type or encoding names"
+                        );
+                        shared.push(Arc::from(name));
+                        shared.len() - 1
+                    }
+                };
+                self.names.clone_from(&shared);
+                i
             }
         };
         self.last = i;
         Ok(i as u8)
+    }
+
+    fn refresh(&mut self) -> Result<()> {
+        let shared = self
+            .shared
+            .lock()
+            .map_err(|_| anyhow!("name table poisoned"))?;
+        self.names.clone_from(&shared);
+        Ok(())
     }
 
     fn name(&self, code: u8) -> Result<&str> {
@@ -229,25 +285,20 @@ fn nullable<T: ArrowPrimitiveType>(a: &PrimitiveArray<T>, r: usize) -> Option<T:
     }
 }
 
-/// Appends row `r` of `cols` to `out` in the row form (inlined in the loop over a batch's rows).
+/// Appends `row` to `out` in the row form (inlined in the loops over rows).
 #[inline]
-pub fn encode_row(
-    cols: &Columns<'_>,
-    r: usize,
-    names: &mut Names,
-    out: &mut Vec<u8>,
-) -> Result<()> {
+pub fn encode_row(row: &Row<'_>, names: &mut Names, out: &mut Vec<u8>) -> Result<()> {
     let start = out.len();
     out.extend_from_slice(&[0; LEN_BYTES]);
-    let key = cols.key.value(r);
+    let key = row.key;
     let ints = [
         key.len() as u64,
-        zigzag(cols.db.value(r)),
-        zigzag(cols.members.value(r)),
-        zigzag(cols.size.value(r)),
+        zigzag(row.db),
+        zigzag(row.member_count),
+        zigzag(row.rdb_size),
     ];
-    let type_code = names.types.code(cols.ty.value(r))?;
-    let encoding_code = names.encodings.code(cols.encoding.value(r))?;
+    let type_code = names.types.code(row.key_type)?;
+    let encoding_code = names.encodings.code(row.encoding)?;
     let flags_at = out.len() + 3;
     put_head(out, ints, [type_code, encoding_code, 0]);
     out.extend_from_slice(key);
@@ -258,11 +309,11 @@ pub fn encode_row(
             out.extend_from_slice(&zigzag(v).to_le_bytes());
         }
     };
-    optional(HAS_EXPIRE, nullable(cols.expire, r));
-    optional(HAS_IDLE, nullable(cols.idle, r));
-    optional(HAS_FREQ, nullable(cols.freq, r).map(i64::from));
-    optional(HAS_CODIS, nullable(cols.codis, r).map(i64::from));
-    optional(HAS_REDIS, nullable(cols.redis, r).map(i64::from));
+    optional(HAS_EXPIRE, row.expire_at_ms);
+    optional(HAS_IDLE, row.idle_seconds);
+    optional(HAS_FREQ, row.freq.map(i64::from));
+    optional(HAS_CODIS, row.codis_slot.map(i64::from));
+    optional(HAS_REDIS, row.redis_slot.map(i64::from));
     out[flags_at] = flags;
     let body = out.len() - start - LEN_BYTES;
     let Ok(body) = u32::try_from(body) else {
