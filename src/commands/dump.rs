@@ -24,7 +24,7 @@ pub struct DumpArgs {
     /// Instances read at once (1-8; default: half the cores).
     #[arg(long, env = "RDBINSIGHT_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=8))]
     pub concurrency: Option<u16>,
-    /// Rows per Arrow batch handed to the sink.
+    /// Rows per Arrow batch (or block of the sink's row encoder) handed to the sink.
     #[arg(long, default_value_t = DEFAULT_BATCH_ROWS, value_parser = parse_batch_rows)]
     pub batch_rows: usize,
     /// Read files whose CRC64 trailer does not match their content.

@@ -80,13 +80,13 @@ pub fn render(run: &RunCounters) -> String {
         (
             "rdbinsight_batches_total",
             "counter",
-            "Record batches handed to the sink.",
+            "Record batches (or blocks of its row encoder) handed to the sink.",
             |i| i.batches.load(Ordering::Relaxed) as f64,
         ),
         (
             "rdbinsight_sink_write_seconds_total",
             "counter",
-            "Time spent in the sink's write_batch.",
+            "Time spent in the sink's write_batch (or write_rows).",
             |i| i.sink_write_nanos.load(Ordering::Relaxed) as f64 / 1e9,
         ),
     ];

@@ -51,7 +51,7 @@ pub struct InstanceCounters {
     pub keys: AtomicU64,
     /// Batches handed to the sink so far.
     pub batches: AtomicU64,
-    /// Time spent in the sink's `write_batch`, nanoseconds.
+    /// Time spent in the sink's `write_batch` (or `write_rows`), nanoseconds.
     pub sink_write_nanos: AtomicU64,
     state: AtomicU8,
     times: Mutex<(Option<Instant>, Option<Instant>)>,
