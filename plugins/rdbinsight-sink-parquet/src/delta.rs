@@ -161,27 +161,81 @@ fn unpack(bits: &[u8], width: u32, i: usize) -> u64 {
     }
 }
 
-/// The 32 values of a whole miniblock of `width`-bit values at the start of `bits`, when it
-/// has eight spare bytes after it (all but the page's last): unrolled for its width. None
-/// for any other (`n` is how many of its values are wanted). Inlined where the values are
-/// used: called, it returns its 32 values through memory.
+/// Adds the 32 values of a whole miniblock of `width`-bit deltas at the start of `bits` to
+/// `out` (see [`add32`]), when it has eight spare bytes after it (all but the page's last);
+/// `false`, with nothing added, for any other (`n` is how many of its values are wanted).
 #[inline(always)]
-fn whole_miniblock(bits: &[u8], width: u32, n: usize) -> Option<[u64; 32]> {
+fn add_whole_miniblock<V: DeltaValue>(
+    bits: &[u8],
+    width: u32,
+    n: usize,
+    run: &mut RunState,
+    out: &mut Vec<V>,
+) -> bool {
     let w = width as usize;
     if n != 32 || w > 56 || bits.len() < 4 * w + 8 {
-        return None;
+        return false;
     }
     macro_rules! widths {
         ($($w:literal)*) => {
             match w {
-                $($w => Some(unpack32::<$w>(bits)),)*
-                _ => None,
+                $($w => add32::<$w, V>(bits, run, out),)*
+                _ => return false,
             }
         };
     }
     widths!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27
         28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55
-        56)
+        56);
+    true
+}
+
+/// Where a run's decoding stands: the last value, the block's minimum delta, and the bits of
+/// the values so far that must be clear ([`DeltaValue::out_of_range`]).
+struct RunState {
+    value: i64,
+    min_delta: i64,
+    high: u64,
+}
+
+impl RunState {
+    /// The value after `delta`.
+    #[inline(always)]
+    fn next<V: DeltaValue>(&mut self, delta: u64) -> V {
+        self.value = self
+            .value
+            .wrapping_add(self.min_delta)
+            .wrapping_add(delta as i64);
+        self.high |= V::out_of_range(self.value);
+        V::of(self.value)
+    }
+}
+
+/// Adds the values of the 32 `W`-bit deltas (`W` up to 56) at the start of `bits`, which holds
+/// at least `4 * W + 8` bytes, to `out`: written out 32 times, so every load and shift has
+/// its offset known at compile time and no delta goes through memory.
+#[inline(always)]
+fn add32<const W: usize, V: DeltaValue>(bits: &[u8], run: &mut RunState, out: &mut Vec<V>) {
+    let Some(bits) = bits.get(..4 * W + 8) else {
+        return;
+    };
+    let mask = if W == 0 { 0 } else { (1u64 << W) - 1 };
+    let mut delta = |i: usize| -> V {
+        if W == 0 {
+            return run.next(0);
+        }
+        let bit = i * W;
+        let at = bit / 8;
+        let lanes = bits.get(at..at + 8).unwrap_or_default();
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(lanes).unwrap_or_default());
+        run.next((word >> (bit % 8)) & mask)
+    };
+    macro_rules! each {
+        ($($i:literal)*) => { [$(delta($i)),*] };
+    }
+    let values: [V; 32] = each!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24
+        25 26 27 28 29 30 31);
+    out.extend_from_slice(&values);
 }
 
 /// The first `n` values of the miniblock of `width`-bit values at the start of `bits` into
@@ -189,28 +243,6 @@ fn whole_miniblock(bits: &[u8], width: u32, n: usize) -> Option<[u64; 32]> {
 fn unpack_miniblock(bits: &[u8], width: u32, n: usize, out: &mut Vec<u64>) {
     out.clear();
     out.extend((0..n).map(|i| unpack(bits, width, i)));
-}
-
-/// The 32 `W`-bit values (`W` up to 56) at the start of `bits`, which holds at least
-/// `4 * W + 8` bytes: one 8-byte load per value at offsets known at compile time.
-#[inline(always)]
-fn unpack32<const W: usize>(bits: &[u8]) -> [u64; 32] {
-    let mut values = [0u64; 32];
-    if W == 0 {
-        return values;
-    }
-    let Some(bits) = bits.get(..4 * W + 8) else {
-        return values;
-    };
-    let mask = (1u64 << W) - 1;
-    for (i, v) in values.iter_mut().enumerate() {
-        let bit = i * W;
-        let at = bit / 8;
-        let lanes = bits.get(at..at + 8).unwrap_or_default();
-        let word = u64::from_le_bytes(<[u8; 8]>::try_from(lanes).unwrap_or_default());
-        *v = (word >> (bit % 8)) & mask;
-    }
-    values
 }
 
 /// A value type `DELTA_BINARY_PACKED` runs are decoded into.
@@ -278,14 +310,18 @@ pub fn delta_binary_packed<V: DeltaValue>(
     );
     // A bad count fails when the page runs out; do not trust it for the allocation.
     out.reserve(total.min(1 << 16));
-    let mut value = first;
-    out.push(V::of(value));
+    out.push(V::of(first));
+    let mut run = RunState {
+        value: first,
+        min_delta: 0,
+        high: 0,
+    };
     let mut left = total - 1;
     let mut widths = [0u8; 256];
     let mut deltas = Vec::with_capacity(per_miniblock.min(1 << 16));
     while left > 0 {
         let block_at = input.pos();
-        let min_delta = input.signed()?;
+        run.min_delta = input.signed()?;
         ensure!(
             miniblocks <= widths.len(),
             "{miniblocks} miniblocks per block at byte {start}: at most 256 are supported"
@@ -307,21 +343,12 @@ pub fn delta_binary_packed<V: DeltaValue>(
             let bits = input.from(at);
             let n = left.min(per_miniblock);
             // Deltas to values, each in range for `V`.
-            let mut high = 0u64;
-            let mut add = |delta: u64| {
-                value = value.wrapping_add(min_delta).wrapping_add(delta as i64);
-                high |= V::out_of_range(value);
-                V::of(value)
-            };
-            match whole_miniblock(bits, width, n) {
-                Some(block) => out.extend(block.iter().map(|&delta| add(delta))),
-                None => {
-                    unpack_miniblock(bits, width, n, &mut deltas);
-                    out.extend(deltas.iter().map(|&delta| add(delta)));
-                }
+            if !add_whole_miniblock(bits, width, n, &mut run, out) {
+                unpack_miniblock(bits, width, n, &mut deltas);
+                out.extend(deltas.iter().map(|&delta| run.next::<V>(delta)));
             }
             ensure!(
-                high == 0,
+                run.high == 0,
                 "value out of range in the delta block at byte {block_at}"
             );
             left -= n;
