@@ -46,7 +46,9 @@ enum Target {
 /// pass [`RecordBuilder::KEY_BYTES_LIMIT`].
 pub struct BatchBuilder<F> {
     target: Target,
-    rows: usize,
+    /// Rows and key bytes pushed into the encoder since its last block (a record builder
+    /// counts its own).
+    encoded: usize,
     key_bytes: usize,
     capacity: usize,
     emit: F,
@@ -68,7 +70,7 @@ impl<F: FnMut(Rows) -> Result<()>> BatchBuilder<F> {
     fn with_target(target: Target, capacity: usize, emit: F) -> Self {
         Self {
             target,
-            rows: 0,
+            encoded: 0,
             key_bytes: 0,
             capacity,
             emit,
@@ -77,42 +79,56 @@ impl<F: FnMut(Rows) -> Result<()>> BatchBuilder<F> {
 
     /// Emits the rows collected so far, if any.
     pub fn flush(&mut self) -> Result<()> {
-        if self.rows == 0 {
-            return Ok(());
-        }
-        self.rows = 0;
-        self.key_bytes = 0;
         let piece = match &mut self.target {
-            Target::Batches(rows) => Rows::Batch(rows.finish()?),
-            Target::Encoder(encoder) => Rows::Block(encoder.take()?),
+            Target::Batches(rows) if rows.rows() > 0 => Rows::Batch(rows.finish()?),
+            Target::Encoder(encoder) if self.encoded > 0 => {
+                self.encoded = 0;
+                self.key_bytes = 0;
+                Rows::Block(encoder.take()?)
+            }
+            _ => return Ok(()),
         };
         (self.emit)(piece)
     }
 }
 
+/// The row of record `r`. Built inside each branch that uses it: the record builder's append,
+/// inlined, then keeps the fields in registers instead of reading them back from a `Row` in
+/// memory (+9% instructions on the parser's thread when the row was built once before the
+/// branch).
+#[inline(always)]
+fn row_of<'a>(r: &'a KeyRecord<'_>) -> Row<'a> {
+    let wide = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    Row {
+        db: wide(r.db),
+        key: r.key,
+        key_type: r.key_type.as_str(),
+        member_count: wide(r.member_count),
+        rdb_size: wide(r.rdb_size),
+        encoding: r.encoding.as_str(),
+        expire_at_ms: r.expire_at_ms,
+        idle_seconds: r.idle_seconds.map(wide),
+        freq: r.freq.map(i32::from),
+        codis_slot: r.codis_slot.map(i32::from),
+        redis_slot: r.redis_slot.map(i32::from),
+    }
+}
+
 impl<F: FnMut(Rows) -> Result<()>> Visitor for BatchBuilder<F> {
     fn key(&mut self, r: &KeyRecord<'_>) -> Result<()> {
-        let wide = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let row = Row {
-            db: wide(r.db),
-            key: r.key,
-            key_type: r.key_type.as_str(),
-            member_count: wide(r.member_count),
-            rdb_size: wide(r.rdb_size),
-            encoding: r.encoding.as_str(),
-            expire_at_ms: r.expire_at_ms,
-            idle_seconds: r.idle_seconds.map(wide),
-            freq: r.freq.map(i32::from),
-            codis_slot: r.codis_slot.map(i32::from),
-            redis_slot: r.redis_slot.map(i32::from),
+        let full = match &mut self.target {
+            Target::Batches(rows) => {
+                rows.append(&row_of(r));
+                rows.rows() >= self.capacity || rows.key_bytes() >= RecordBuilder::KEY_BYTES_LIMIT
+            }
+            Target::Encoder(encoder) => {
+                encoder.push(&row_of(r))?;
+                self.encoded += 1;
+                self.key_bytes += r.key.len();
+                self.encoded >= self.capacity || self.key_bytes >= RecordBuilder::KEY_BYTES_LIMIT
+            }
         };
-        match &mut self.target {
-            Target::Batches(rows) => rows.append(&row),
-            Target::Encoder(encoder) => encoder.push(&row)?,
-        }
-        self.rows += 1;
-        self.key_bytes += r.key.len();
-        if self.rows >= self.capacity || self.key_bytes >= RecordBuilder::KEY_BYTES_LIMIT {
+        if full {
             self.flush()?;
         }
         Ok(())
