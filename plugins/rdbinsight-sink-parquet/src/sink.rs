@@ -300,6 +300,18 @@ enum SortMsg {
     Finish(tokio::sync::mpsc::Sender<RecordBatch>),
 }
 
+/// Logs a spill when the sorter holds more runs than the `runs` it had.
+fn note_spills(sorter: &Sorter, runs: usize, instance: &str) {
+    if sorter.spilled_runs() > runs {
+        info!(
+            operation = "spill",
+            instance,
+            runs = sorter.spilled_runs(),
+            "sort buffer spilled"
+        );
+    }
+}
+
 /// The body of an instance's sort thread: takes rows until told to finish (then emits the
 /// sorted batches) or until its input closes (abort: spill files are removed).
 fn sort_thread(
@@ -313,26 +325,12 @@ fn sort_thread(
                 SortMsg::Rows(batch) => {
                     let runs = sorter.spilled_runs();
                     sorter.push(&batch)?;
-                    if sorter.spilled_runs() > runs {
-                        info!(
-                            operation = "spill",
-                            instance,
-                            runs = sorter.spilled_runs(),
-                            "sort buffer spilled"
-                        );
-                    }
+                    note_spills(&sorter, runs, instance);
                 }
                 SortMsg::Block(block) => {
                     let runs = sorter.spilled_runs();
                     sorter.push_block(block)?;
-                    if sorter.spilled_runs() > runs {
-                        info!(
-                            operation = "spill",
-                            instance,
-                            runs = sorter.spilled_runs(),
-                            "sort buffer spilled"
-                        );
-                    }
+                    note_spills(&sorter, runs, instance);
                 }
                 SortMsg::Finish(out) => {
                     return sorter.finish(|b| {
