@@ -10,6 +10,9 @@ use rdbinsight_sink_api::{Row, RowBlock, RowEncoder};
 use super::order::{digit, Entries, Entry};
 use super::rows::{encode_row, Constants, Names};
 
+/// Most bytes reserved for a block's rows in advance: 64K rows of ~120 bytes.
+const NEXT_BLOCK_BYTES: usize = 8 << 20;
+
 /// Rows in the sort's form with their entries, offsets counted from the block's start.
 pub struct SortBlock {
     /// `[length][body]` rows, in the order they were pushed.
@@ -22,7 +25,8 @@ pub struct SortBlock {
 
 /// Encodes one instance's rows into [`SortBlock`]s.
 pub struct SortEncoder {
-    arena: Vec<u8>,
+    /// The rows of the block in progress.
+    pub(super) arena: Vec<u8>,
     entries: Entries,
     names: Names,
     constants: Arc<Constants>,
@@ -67,8 +71,9 @@ impl RowEncoder for SortEncoder {
 
     fn take(&mut self) -> Result<RowBlock> {
         // The next block starts with room for one like this (most blocks are alike), so the
-        // vectors grow at most once or twice.
-        let next = Vec::with_capacity(self.arena.len());
+        // vectors grow at most once or twice; not for more than a block of ordinary rows
+        // takes, so that a block of huge keys does not reserve as much again.
+        let next = Vec::with_capacity(self.arena.len().min(NEXT_BLOCK_BYTES));
         let arena = std::mem::replace(&mut self.arena, next);
         let entries = self.entries.take_sized();
         let rows = entries.list.len();

@@ -546,6 +546,37 @@ mod tests {
         }
     }
 
+    /// A block holding a key larger than the budget is sorted, and the memory it took is
+    /// given back: by the sort's arena and by the encoder's next block.
+    #[test]
+    fn a_block_with_a_huge_key_is_sorted_and_its_memory_given_back() {
+        use rdbinsight_sink_api::RowEncoder;
+        let dir = tempfile::tempdir().unwrap();
+        let budget = 64 << 10;
+        let mut sorter = Sorter::new(budget, dir.path().join("spill"));
+        let mut encoder = SortEncoder::new(Constants::new("c", 1, "i"), sorter.names());
+        let huge = vec![b'k'; 32 << 20];
+        let mut want = Vec::new();
+        for i in 0..3u8 {
+            let mut key = huge.clone();
+            key.push(b'0' + (2 - i));
+            encoder
+                .push(&rdbinsight_sink_api::testing::string_row(0, &key, 1, 2))
+                .unwrap();
+            want.push((0, key));
+            let block = encoder.take().unwrap().into_inner::<SortBlock>().unwrap();
+            sorter.push_block(block).unwrap();
+            assert!(
+                sorter.arena.capacity() <= 2 * budget,
+                "arena of {} bytes kept after the huge key",
+                sorter.arena.capacity()
+            );
+            assert!(encoder.arena.capacity() <= 8 << 20, "next block reserved");
+        }
+        want.sort();
+        assert_eq!(keys_of(&sort_all(sorter)), want);
+    }
+
     #[test]
     fn blocks_of_another_instance_are_refused() {
         let dir = tempfile::tempdir().unwrap();
