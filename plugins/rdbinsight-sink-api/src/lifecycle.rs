@@ -123,11 +123,11 @@ pub trait InstanceWriter: Send {
     async fn write_batch(&mut self, batch: &RecordBatch) -> Result<()>;
 
     /// The writer's own row encoder, if it has one (see [`crate::encoder`]): the core asks at
-    /// most once, before any row is written. With an encoder, the core pushes every row into it and hands its
-    /// blocks to [`Self::write_rows`] instead of building record batches; without (the
-    /// default), rows come through [`Self::write_batch`]. Rows of one instance come one way
-    /// only. The cluster, batch and instance of every row are the run's and the instance's
-    /// ([`RunInfo`], [`InstanceInfo`]): a [`crate::Row`] does not carry them.
+    /// most once, before any row is written. With an encoder, the core pushes every row into
+    /// it and hands its blocks to [`Self::write_rows`] instead of building record batches;
+    /// without (the default), rows come through [`Self::write_batch`]. Rows of one instance
+    /// come one way only. The cluster, batch and instance of every row are the run's and the
+    /// instance's ([`RunInfo`], [`InstanceInfo`]): a [`crate::Row`] does not carry them.
     fn row_encoder(&mut self) -> Option<Box<dyn RowEncoder>> {
         None
     }

@@ -2,7 +2,8 @@
 //!
 //! [`run_conformance`] commits a run with two instances written concurrently (the first through
 //! the writer's row encoder when it offers one, the second through record batches), then
-//! aborts a second run midway. The sink's own tests then check what is visible (e.g. files on disk).
+//! aborts a second run midway. The sink's own tests then check what is visible (e.g. files on
+//! disk).
 
 use anyhow::{ensure, Context, Result};
 use arrow_array::RecordBatch;
