@@ -93,7 +93,7 @@ pub fn record_schema() -> SchemaRef {
 /// The cluster, batch and instance columns of `rows` rows: the same value on every row of one
 /// instance of a run. Builders of record batches share one such set between all their full
 /// batches instead of writing the same strings again for each.
-pub(crate) fn constant_columns(
+pub fn constant_columns(
     cluster: &str,
     batch_unix_nanos: i64,
     instance: &str,

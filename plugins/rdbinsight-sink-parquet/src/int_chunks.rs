@@ -63,7 +63,11 @@ impl IntColumn {
             "column {} has nulls",
             self.descr.name()
         );
-        let mut values = a.values().as_ref();
+        self.push_values(a.values())
+    }
+
+    /// Adds `values`.
+    pub fn push_values(&mut self, mut values: &[i64]) -> Result<()> {
         while !values.is_empty() {
             let take = (self.page_rows - self.values.len()).min(values.len());
             self.values.extend_from_slice(&values[..take]);

@@ -13,8 +13,11 @@
 //! (zstd or none); each gets its entry in the column index (truncated minimum and maximum) and
 //! the offset index, as the column writer writes them.
 
-use anyhow::Result;
+use std::ops::Range;
+
+use anyhow::{Context, Result};
 use arrow_array::{Array, BinaryArray};
+use arrow_buffer::Buffer;
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding};
 use parquet::column::writer::ColumnCloseResult;
@@ -102,8 +105,9 @@ pub struct KeyColumn {
     page_min: Option<Bound>,
     /// The largest last key of the page's ascending runs that ended.
     page_max: Option<Bound>,
-    /// The batch holding the last key written (the previous key of the next one).
-    last: Option<(BinaryArray, usize)>,
+    /// The last key written (the previous key of the next one), where it lies: a slice of
+    /// the buffer it came in, not a copy.
+    last: Option<Buffer>,
     /// The chunk so far.
     pages: Pages,
     rows: usize,
@@ -155,12 +159,34 @@ impl KeyColumn {
     pub fn push(&mut self, keys: &BinaryArray) -> Result<()> {
         anyhow::ensure!(keys.null_count() == 0, "the key column has nulls");
         let offsets = keys.value_offsets();
-        let data = keys.value_data();
-        let key_at = |i: usize| &data[offsets[i] as usize..offsets[i + 1] as usize];
+        self.push_from(keys.values(), keys.len(), |i| {
+            offsets[i] as usize..offsets[i + 1] as usize
+        })
+    }
+
+    /// Adds the keys lying in `data` at `places` (start and end of each).
+    pub fn push_places(&mut self, data: &Buffer, places: &[[usize; 2]]) -> Result<()> {
+        self.push_from(data, places.len(), |i| places[i][0]..places[i][1])
+    }
+
+    /// Adds `n` keys, key `i` at `place(i)` in `data`.
+    #[inline(always)]
+    fn push_from(
+        &mut self,
+        data: &Buffer,
+        n: usize,
+        place: impl Fn(usize) -> Range<usize>,
+    ) -> Result<()> {
+        let bytes = data.as_slice();
+        let key_at = |i: usize| {
+            bytes
+                .get(place(i))
+                .context("a key lies outside the bytes it came in")
+        };
         let last = self.last.take();
-        let mut previous: Option<&[u8]> = last.as_ref().map(|(a, i)| a.value(*i));
-        for i in 0..keys.len() {
-            let key = key_at(i);
+        let mut previous: Option<&[u8]> = last.as_deref();
+        for i in 0..n {
+            let key = key_at(i)?;
             match previous.filter(|_| !self.prefixes.is_empty()) {
                 None => {
                     self.page_min = Some(self.bound(key));
@@ -190,11 +216,13 @@ impl KeyColumn {
                 self.flush_page()?;
             }
         }
-        if !keys.is_empty() {
-            self.last = Some((keys.clone(), keys.len() - 1));
-        } else {
-            self.last = last;
-        }
+        self.last = match n.checked_sub(1) {
+            Some(i) => {
+                let at = place(i);
+                Some(data.slice_with_length(at.start, at.len()))
+            }
+            None => last,
+        };
         Ok(())
     }
 
@@ -241,9 +269,9 @@ impl KeyColumn {
     /// The chunk of the rows so far (then none are left): its bytes and its metadata, offsets
     /// relative to those bytes.
     pub fn close(&mut self) -> Result<(Bytes, ColumnCloseResult)> {
-        if let Some((keys, i)) = self.last.take() {
+        if let Some(last) = self.last.take() {
             if !self.prefixes.is_empty() {
-                self.end_run(keys.value(i));
+                self.end_run(&last);
             }
         }
         self.flush_page()?;

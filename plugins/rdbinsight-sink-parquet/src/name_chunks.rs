@@ -8,7 +8,7 @@
 //! data pages of bit-packed indices, compressed with the file's codec (zstd or none), and its
 //! statistics come from the names used.
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use arrow_array::{Array, StringArray};
 use bytes::Bytes;
 use parquet::basic::Compression;
@@ -33,7 +33,13 @@ pub struct NameColumn {
     names: Vec<Vec<u8>>,
     /// Each row's index into `names`.
     codes: Vec<u16>,
+    /// Index into `names` of each code of the sort's name table met in this row group
+    /// ([`UNSEEN`] for the others).
+    by_code: Box<[u16; 256]>,
 }
+
+/// A code of the sort's name table not met yet in the row group.
+const UNSEEN: u16 = u16::MAX;
 
 impl NameColumn {
     /// A column of the file's column `descr`, pages compressed with `codec` (see
@@ -45,7 +51,32 @@ impl NameColumn {
             page_rows: page_rows.max(8),
             names: Vec::new(),
             codes: Vec::new(),
+            by_code: Box::new([UNSEEN; 256]),
         }
+    }
+
+    /// Adds rows given as codes of the sort's name table, `names` the names by code.
+    pub fn push_codes(&mut self, codes: &[u8], names: &[std::sync::Arc<str>]) -> Result<()> {
+        self.codes.reserve(codes.len());
+        for &c in codes {
+            let mut code = self.by_code[c as usize];
+            if code == UNSEEN {
+                code = self.code_of_new(c, names)?;
+            }
+            self.codes.push(code);
+        }
+        Ok(())
+    }
+
+    /// The index of code `c`'s name, met first in this row group.
+    #[inline(never)]
+    fn code_of_new(&mut self, c: u8, names: &[std::sync::Arc<str>]) -> Result<u16> {
+        let name = names
+            .get(c as usize)
+            .with_context(|| format!("unknown name code {c} in a sorted row"))?;
+        let code = self.code(name.as_bytes())?;
+        self.by_code[c as usize] = code;
+        Ok(code)
     }
 
     /// Adds the values of `a`, which must have no nulls.
@@ -93,6 +124,7 @@ impl NameColumn {
     pub fn close(&mut self) -> Result<(Bytes, ColumnCloseResult)> {
         let names = std::mem::take(&mut self.names);
         let codes = std::mem::take(&mut self.codes);
+        self.by_code.fill(UNSEEN);
         let (plain, entries) = dict_chunk::plain_byte_arrays(names.iter().map(Vec::as_slice))?;
         let width = bit_width(names.len());
         let data = codes.chunks(self.page_rows).map(|page_codes| {

@@ -22,7 +22,7 @@ use crate::path::{
     ensure_dir, format_batch_dir, fsync_dir, make_batch_dir, make_tmp_batch_dir,
     sanitize_instance_filename, sanitize_name, CLUSTER_PREFIX, PARQUET_EXT, TMP_EXT,
 };
-use crate::sort::{Constants, Names, SortBlock, SortEncoder, Sorter};
+use crate::sort::{Constants, Names, SortBlock, SortEncoder, SortedColumns, Sorter};
 use crate::write::ParallelWriter;
 
 /// Name of the manifest file in a batch directory.
@@ -297,7 +297,7 @@ enum SortMsg {
     /// Rows to sort, already in the sort's form.
     Block(SortBlock),
     /// Every row has been sent: merge and send the sorted batches here.
-    Finish(tokio::sync::mpsc::Sender<RecordBatch>),
+    Finish(tokio::sync::mpsc::Sender<SortedColumns>),
 }
 
 /// Logs a spill when the sorter holds more runs than the `runs` it had.
@@ -333,7 +333,7 @@ fn sort_thread(
                     note_spills(&sorter, runs, instance);
                 }
                 SortMsg::Finish(out) => {
-                    return sorter.finish(|b| {
+                    return sorter.finish_sorted(|b| {
                         out.blocking_send(b)
                             .map_err(|_| anyhow!("parquet writer stopped"))
                     });
@@ -403,7 +403,7 @@ impl ParquetInstance {
             .await;
         let props = self.ctx.writer_properties();
         let path = self.tmp_path.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<SortedColumns>(8);
         if input.send(SortMsg::Finish(tx)).await.is_err() {
             self.join_sorter().await?;
             bail!("the sort thread stopped early");
@@ -412,9 +412,9 @@ impl ParquetInstance {
         // Encoding is CPU work: on a blocking thread (and a helper thread of its own).
         let written = tokio::task::spawn_blocking(move || -> Result<()> {
             let mut writer = ParallelWriter::try_new(file, record_schema(), props)?;
-            while let Some(batch) = rx.blocking_recv() {
+            while let Some(rows) = rx.blocking_recv() {
                 writer
-                    .write(&batch)
+                    .write_sorted(&rows)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
             writer

@@ -16,8 +16,12 @@ use std::fs::File;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+use std::sync::Arc;
+
 use anyhow::{anyhow, ensure, Context, Result};
-use arrow_array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    new_null_array, Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, SchemaRef};
 use parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
@@ -36,6 +40,7 @@ use crate::early_sync::EarlySync;
 use crate::int_chunks::IntColumn;
 use crate::key_chunks::{KeyColumn, KeyLimits};
 use crate::name_chunks::NameColumn;
+use crate::sort::{SortedColumns, SortedMeta};
 
 /// The column encoded on the calling thread (by [`KeyColumn`] when its properties allow,
 /// else by the column writer): the costliest; the rest go to the helper.
@@ -84,6 +89,67 @@ enum Encoder {
     Key(usize),
     /// [`IntColumn`]: the `n`th of them.
     Int(usize),
+}
+
+/// A name column of sorted rows: each row's code, and the names by code.
+type NameCodes = fn(&SortedColumns) -> (&[u8], &[Arc<str>]);
+
+/// Where [`ParallelWriter::write_sorted`] takes a column's values from.
+#[derive(Clone, Copy)]
+enum FromSorted {
+    /// A constant column: its values from the rows' [`SortedMeta`] once.
+    Constant(usize),
+    /// The key column, by [`KeyColumn`] `n`.
+    Key(usize),
+    /// An integer column, by [`IntColumn`] `n`.
+    Int(usize, fn(&SortedColumns) -> &[i64]),
+    /// A name column (its codes, its names), by [`NameColumn`] `n`.
+    Name(usize, NameCodes),
+    /// Nullable column `n` of [`SortedColumns::nullable`], by the helper thread.
+    Nullable(usize),
+}
+
+/// How each column of `schema` comes from [`SortedColumns`] given who encodes it; `None` when
+/// one of them cannot (properties that leave a required column to the column writer).
+fn sorted_plan(schema: &SchemaRef, encoders: &[Encoder]) -> Option<Vec<FromSorted>> {
+    let nullable = [
+        schema::EXPIRE_AT,
+        schema::IDLE_SECONDS,
+        schema::FREQ,
+        schema::CODIS_SLOT,
+        schema::REDIS_SLOT,
+    ];
+    schema
+        .fields()
+        .iter()
+        .zip(encoders)
+        .map(|(field, &encoder)| {
+            let name = field.name().as_str();
+            Some(match encoder {
+                Encoder::Constant(c) => FromSorted::Constant(c),
+                Encoder::Key(n) if name == schema::KEY => FromSorted::Key(n),
+                Encoder::Int(n) => FromSorted::Int(
+                    n,
+                    match name {
+                        schema::DB => |c| &c.db,
+                        schema::MEMBER_COUNT => |c| &c.members,
+                        schema::RDB_SIZE => |c| &c.sizes,
+                        _ => return None,
+                    },
+                ),
+                Encoder::Name(n) => FromSorted::Name(
+                    n,
+                    match name {
+                        schema::TYPE => |c| (&c.types, &c.meta.types),
+                        schema::ENCODING => |c| (&c.encodings, &c.meta.encodings),
+                        _ => return None,
+                    },
+                ),
+                Encoder::Helper => FromSorted::Nullable(nullable.iter().position(|&n| n == name)?),
+                Encoder::Key(_) | Encoder::Local => return None,
+            })
+        })
+        .collect()
 }
 
 /// Estimated encoded bytes of one row besides its key, for cutting row groups by size.
@@ -158,6 +224,12 @@ pub struct ParallelWriter {
     row_groups: usize,
     /// Writes each finished row group to disk in the background.
     early_sync: Option<EarlySync>,
+    /// How [`Self::write_sorted`] takes each column; `None`: through record batches.
+    sorted: Option<Vec<FromSorted>>,
+    /// The constant columns of the sorted rows' instance, checked once.
+    sorted_constants: Option<(Arc<SortedMeta>, [ArrayRef; 3])>,
+    /// All-null arrays of the nullable columns, sliced for sorted rows without values.
+    nulls: Vec<Option<ArrayRef>>,
 }
 
 impl ParallelWriter {
@@ -217,6 +289,7 @@ impl ParallelWriter {
                 },
             );
         }
+        let sorted = sorted_plan(&schema, &encoders);
         let (jobs, job_rx) = mpsc::sync_channel(2);
         let (done_tx, done) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
@@ -242,6 +315,9 @@ impl ParallelWriter {
             bytes: 0,
             row_groups: 0,
             early_sync: Some(early_sync),
+            sorted,
+            sorted_constants: None,
+            nulls: Vec::new(),
         };
         w.start_row_group()?;
         Ok(w)
@@ -329,6 +405,97 @@ impl ParallelWriter {
         self.rows += part.num_rows();
         self.bytes += key_bytes + ROW_OVERHEAD * part.num_rows();
         Ok(())
+    }
+
+    /// Adds sorted rows by column; cuts a row group whenever it is full. With properties that
+    /// leave a required column to the column writer, the rows go through a record batch.
+    pub fn write_sorted(&mut self, cols: &SortedColumns) -> Result<()> {
+        let Some(plan) = self.sorted.take() else {
+            return self.write(&cols.to_batch()?);
+        };
+        let written = self.write_sorted_with(cols, &plan);
+        self.sorted = Some(plan);
+        written
+    }
+
+    fn write_sorted_with(&mut self, cols: &SortedColumns, plan: &[FromSorted]) -> Result<()> {
+        let constants = match &self.sorted_constants {
+            Some((meta, arrays)) if Arc::ptr_eq(meta, &cols.meta) => arrays.clone(),
+            _ => {
+                let arrays = cols.meta.constants.columns(1);
+                self.sorted_constants = Some((cols.meta.clone(), arrays.clone()));
+                arrays
+            }
+        };
+        for from in plan {
+            if let FromSorted::Constant(c) = *from {
+                let array = constants.get(c).context("a fourth constant column")?;
+                self.constants[c].check(array)?;
+            }
+        }
+        let mut offset = 0;
+        while offset < cols.rows() {
+            let take = (self.row_group_rows - self.rows).min(cols.rows() - offset);
+            self.encode_sorted(cols, plan, offset..offset + take)?;
+            offset += take;
+            if self.rows >= self.row_group_rows || self.bytes >= self.row_group_bytes {
+                self.finish_row_group()?;
+                self.start_row_group()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes rows `rows` of `cols`.
+    fn encode_sorted(
+        &mut self,
+        cols: &SortedColumns,
+        plan: &[FromSorted],
+        rows: std::ops::Range<usize>,
+    ) -> Result<()> {
+        let mut theirs = Vec::new();
+        for (field, from) in self.schema.clone().fields().iter().zip(plan) {
+            match *from {
+                FromSorted::Constant(_) => {}
+                FromSorted::Key(n) => {
+                    self.keys[n].push_places(&cols.block, &cols.keys[rows.clone()])?
+                }
+                FromSorted::Int(n, values) => {
+                    self.ints[n].push_values(&values(cols)[rows.clone()])?
+                }
+                FromSorted::Name(n, codes) => {
+                    let (codes, names) = codes(cols);
+                    self.names[n].push_codes(&codes[rows.clone()], names)?
+                }
+                FromSorted::Nullable(i) => {
+                    let column = match &cols.nullable[i] {
+                        Some(values) => values.slice(rows.start, rows.len()),
+                        None => self.nulls_of(i, field, rows.len()),
+                    };
+                    theirs.extend(compute_leaves(field, &column)?);
+                }
+            }
+        }
+        self.send(Job::Leaves(theirs))?;
+        let key_bytes: usize = cols.keys[rows.clone()].iter().map(|[s, e]| e - s).sum();
+        self.rows += rows.len();
+        self.bytes += key_bytes + ROW_OVERHEAD * rows.len();
+        Ok(())
+    }
+
+    /// `rows` nulls of the nullable column `i` (`field`): a slice of an array kept for them.
+    fn nulls_of(&mut self, i: usize, field: &Field, rows: usize) -> ArrayRef {
+        if self.nulls.len() <= i {
+            self.nulls.resize(i + 1, None);
+        }
+        let kept = &mut self.nulls[i];
+        if kept.as_ref().is_none_or(|a| a.len() < rows) {
+            *kept = Some(new_null_array(field.data_type(), rows.max(1 << 16)));
+        }
+        kept.as_ref().map_or_else(
+            || new_null_array(field.data_type(), rows),
+            |a| a.slice(0, rows),
+        )
     }
 
     /// Closes the row group in progress (if it has rows) and writes its column chunks.
@@ -497,6 +664,174 @@ mod tests {
         assert_eq!(rows_of(&got), rows_of(&[batch]));
     }
 
+    /// Properties under which the sink's own encoders write the key, db, member count and
+    /// rdb size columns (with `codec` zstd or none), row groups and pages cut at `group_rows`
+    /// and `page_rows` rows.
+    fn own_props(
+        codec: parquet::basic::Compression,
+        group_rows: usize,
+        page_rows: usize,
+    ) -> WriterProperties {
+        WriterProperties::builder()
+            .set_compression(codec)
+            .set_max_row_group_row_count(Some(group_rows))
+            .set_data_page_row_count_limit(page_rows)
+            .set_write_batch_size(1)
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_column_dictionary_enabled(ColumnPath::from(schema::KEY), false)
+            .set_column_encoding(ColumnPath::from(schema::KEY), Encoding::DELTA_BYTE_ARRAY)
+            .set_column_dictionary_enabled(ColumnPath::from(schema::DB), false)
+            .set_column_encoding(ColumnPath::from(schema::DB), Encoding::DELTA_BINARY_PACKED)
+            .set_column_dictionary_enabled(ColumnPath::from(schema::MEMBER_COUNT), false)
+            .set_column_encoding(
+                ColumnPath::from(schema::MEMBER_COUNT),
+                Encoding::DELTA_BINARY_PACKED,
+            )
+            .set_column_dictionary_enabled(ColumnPath::from(schema::RDB_SIZE), false)
+            .set_column_encoding(
+                ColumnPath::from(schema::RDB_SIZE),
+                Encoding::DELTA_BINARY_PACKED,
+            )
+            .build()
+    }
+
+    /// Rows of three dbs whose keys (up to ~200 bytes) do not come in order, with nullable
+    /// values in some rows: `idle_seconds` only in the last db (so the first blocks of sorted
+    /// rows have none), `codis_slot` in none; and the same rows in (db, key) order.
+    fn unsorted_and_sorted_rows() -> (RecordBatch, RecordBatch) {
+        use rdbinsight_sink_api::{RecordBuilder, Row};
+        let types = ["string", "hash", "zset"];
+        let encodings = ["raw", "listpack", "embstr", "int"];
+        let rows = 6000usize;
+        let key = |i: usize| format!("k:{:05}:{}", i * 7919 % 10007, "x".repeat(i * 31 % 200));
+        let db = |i: usize| (i % 3) as i64 * 2;
+        let batch = |order: &[usize]| {
+            let mut b = RecordBuilder::new("c", 7, "i", rows);
+            for &i in order {
+                let (n, db, key) = (i as i64, db(i), key(i));
+                b.append(&Row {
+                    key_type: types[i % 3],
+                    encoding: encodings[i % 4],
+                    expire_at_ms: (i % 7 == 0).then_some(1_700_000_000_000 + n),
+                    idle_seconds: (db == 4 && i % 5 == 0).then_some(n),
+                    freq: (i % 11 == 0).then_some((i % 256) as i32),
+                    codis_slot: None,
+                    redis_slot: Some((i * 13 % 16384) as i32),
+                    ..string_row(db, key.as_bytes(), n % 5, n * 3 - 700)
+                });
+            }
+            b.finish().unwrap()
+        };
+        let mut order: Vec<usize> = (0..rows).collect();
+        let unsorted = batch(&order);
+        order.sort_by_key(|&i| (db(i), key(i)));
+        (unsorted, batch(&order))
+    }
+
+    /// Rows the sort hands over by column (several blocks, spilled runs, nullable columns with
+    /// values in some blocks only) make the file their record batch makes: the same cells,
+    /// statistics of every column, and page indexes of the sink's own columns; with a codec
+    /// the own encoders leave to the column writer (gzip), through record batches, the same
+    /// cells.
+    #[test]
+    fn sorted_columns_write_what_their_batch_writes() {
+        use crate::sort::Sorter;
+        use parquet::arrow::arrow_reader::ArrowReaderOptions;
+        use parquet::file::metadata::PageIndexPolicy;
+        let (input, want) = unsorted_and_sorted_rows();
+        let dir = tempfile::tempdir().unwrap();
+        let zstd = parquet::basic::Compression::ZSTD(Default::default());
+        let gzip = parquet::basic::Compression::GZIP(Default::default());
+        let read = |path: &std::path::Path| {
+            let options =
+                ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+            let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(
+                File::open(path).unwrap(),
+                options,
+            )
+            .unwrap();
+            let metadata = reader.metadata().as_ref().clone();
+            let rows: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+            (rows, metadata)
+        };
+        for codec in [zstd, gzip] {
+            let path = dir.path().join("sorted.parquet");
+            let mut w = ParallelWriter::try_new(
+                File::create(&path).unwrap(),
+                record_schema(),
+                own_props(codec, 1500, 100),
+            )
+            .unwrap();
+            assert_eq!(w.sorted.is_some(), codec == zstd);
+            let mut sorter = Sorter::new(200 << 10, dir.path().join("spill"));
+            sorter.push(&input).unwrap();
+            assert!(sorter.spilled_runs() > 0);
+            let mut blocks = 0;
+            sorter
+                .finish_sorted(|cols| {
+                    blocks += 1;
+                    w.write_sorted(&cols)
+                })
+                .unwrap();
+            w.close().unwrap();
+            assert!(blocks > 2, "{blocks} blocks");
+            let (got, got_meta) = read(&path);
+            assert_eq!(rows_of(&got), rows_of(std::slice::from_ref(&want)));
+            if codec != zstd {
+                continue;
+            }
+            let (_, want_meta) = write_file(
+                dir.path(),
+                "batch.parquet",
+                &want,
+                own_props(codec, 1500, 100),
+            );
+            assert_eq!(got_meta.num_row_groups(), 4);
+            assert_eq!(got_meta.num_row_groups(), want_meta.num_row_groups());
+            for g in 0..got_meta.num_row_groups() {
+                let (a, b) = (got_meta.row_group(g), want_meta.row_group(g));
+                for c in 0..a.num_columns() {
+                    let name = a.column(c).column_path().string();
+                    assert_eq!(
+                        a.column(c).statistics(),
+                        b.column(c).statistics(),
+                        "{name}, row group {g}"
+                    );
+                }
+                let (ia, ib) = (
+                    got_meta.page_index_for_row_group(g),
+                    want_meta.page_index_for_row_group(g),
+                );
+                for c in [3, 4, 6, 7] {
+                    assert_eq!(
+                        format!("{:?}", ia.column_index(c)),
+                        format!("{:?}", ib.column_index(c)),
+                        "column {c}, row group {g}"
+                    );
+                    assert_eq!(
+                        format!(
+                            "{:?}",
+                            ia.offset_index(c).map(|o| o
+                                .page_locations()
+                                .iter()
+                                .map(|p| p.first_row_index)
+                                .collect::<Vec<_>>())
+                        ),
+                        format!(
+                            "{:?}",
+                            ib.offset_index(c).map(|o| o
+                                .page_locations()
+                                .iter()
+                                .map(|p| p.first_row_index)
+                                .collect::<Vec<_>>())
+                        ),
+                        "column {c}, row group {g}"
+                    );
+                }
+            }
+        }
+    }
+
     /// Writes `batch` to a file in `dir` with `props`; its metadata with the page index.
     fn write_file(
         dir: &std::path::Path,
@@ -560,29 +895,7 @@ mod tests {
             b.append(&string_row(*db, key, members, size));
         }
         let batch = b.finish().unwrap();
-        let props = |codec| {
-            WriterProperties::builder()
-                .set_compression(codec)
-                .set_max_row_group_row_count(Some(700))
-                .set_data_page_row_count_limit(37)
-                .set_write_batch_size(1)
-                .set_statistics_enabled(EnabledStatistics::Page)
-                .set_column_dictionary_enabled(ColumnPath::from(schema::KEY), false)
-                .set_column_encoding(ColumnPath::from(schema::KEY), Encoding::DELTA_BYTE_ARRAY)
-                .set_column_dictionary_enabled(ColumnPath::from(schema::DB), false)
-                .set_column_encoding(ColumnPath::from(schema::DB), Encoding::DELTA_BINARY_PACKED)
-                .set_column_dictionary_enabled(ColumnPath::from(schema::MEMBER_COUNT), false)
-                .set_column_encoding(
-                    ColumnPath::from(schema::MEMBER_COUNT),
-                    Encoding::DELTA_BINARY_PACKED,
-                )
-                .set_column_dictionary_enabled(ColumnPath::from(schema::RDB_SIZE), false)
-                .set_column_encoding(
-                    ColumnPath::from(schema::RDB_SIZE),
-                    Encoding::DELTA_BINARY_PACKED,
-                )
-                .build()
-        };
+        let props = |codec| own_props(codec, 700, 37);
         let zstd = parquet::basic::Compression::ZSTD(Default::default());
         let snappy = parquet::basic::Compression::SNAPPY;
         assert!(written_here(

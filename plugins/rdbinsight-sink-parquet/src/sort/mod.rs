@@ -12,9 +12,11 @@ mod merge;
 mod order;
 mod rebuild;
 mod rows;
+mod sorted;
 mod spill;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
@@ -24,6 +26,7 @@ use merge::{Run, RunWriter};
 use order::{digit, Entries, Entry};
 use rows::{encode_row, Columns};
 pub use rows::{Constants, Names};
+pub use sorted::{SortedColumns, SortedMeta};
 use spill::Spiller;
 
 /// Most run files open at once during a merge.
@@ -52,8 +55,6 @@ fn open_files_limit() -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
 }
-/// Rows per batch of sorted output.
-pub const OUTPUT_ROWS: usize = 65_536;
 /// Bytes of one in-memory row's sort entry.
 const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
 /// Largest arena: row offsets are 32-bit.
@@ -231,10 +232,19 @@ impl Sorter {
         Ok(())
     }
 
-    /// Emits every row in (db, key) order, in batches of up to [`OUTPUT_ROWS`] (fewer when their
-    /// keys pass [`rdbinsight_sink_api::RecordBuilder::KEY_BYTES_LIMIT`]), then removes the
-    /// spill files; the batches are rebuilt on a thread of their own ([`rebuild`]).
-    pub fn finish(&mut self, emit: impl FnMut(RecordBatch) -> Result<()> + Send) -> Result<()> {
+    /// [`Self::finish_sorted`], the rows handed over as record batches (one per block of
+    /// sorted columns).
+    #[cfg(test)]
+    pub fn finish(&mut self, mut emit: impl FnMut(RecordBatch) -> Result<()> + Send) -> Result<()> {
+        self.finish_sorted(|cols| emit(cols.to_batch()?))
+    }
+
+    /// Emits every row in (db, key) order, by column, then removes the spill files; the
+    /// merged rows are decoded on a thread of their own ([`rebuild`]).
+    pub fn finish_sorted(
+        &mut self,
+        emit: impl FnMut(SortedColumns) -> Result<()> + Send,
+    ) -> Result<()> {
         let Some(constants) = self.constants.take() else {
             self.cleanup();
             return Ok(());
@@ -270,12 +280,8 @@ impl Sorter {
             arena: std::mem::take(&mut self.arena),
             entries: std::mem::take(&mut self.entries).list,
         });
-        rebuild::rebuild_batches(
-            &constants,
-            &self.names,
-            |take| merge::merge(runs, take),
-            emit,
-        )?;
+        let meta = Arc::new(SortedMeta::new(&self.names, constants));
+        rebuild::decode_sorted(meta, |take| merge::merge(runs, take), emit)?;
         self.cleanup();
         Ok(())
     }

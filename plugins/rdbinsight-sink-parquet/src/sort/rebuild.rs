@@ -1,18 +1,18 @@
-//! Rebuilding record batches from the merged rows on a thread of their own: the merge (on the
-//! sort thread) copies each row it takes into blocks handed over a bounded queue, and the
-//! rows of each block are decoded into the instance's record builder here, whose batches go
-//! to `emit`. The merge and the rebuilding each take about half of the end of a dump, which was
-//! bound by the one thread doing both while the writer's core had time to spare.
+//! Decoding the merged rows by column on a thread of their own: the merge (on the sort thread)
+//! copies each row it takes into blocks handed over a bounded queue, and each block's rows
+//! are decoded here into [`SortedColumns`] (which keep the block, where the keys lie), handed
+//! to `emit`. The merge alone took the sort thread's time at the end of a dump, while the
+//! writer's core had time to spare.
 
 use std::sync::mpsc::sync_channel;
 
+use std::sync::Arc;
+
 use anyhow::{anyhow, Context, Result};
-use arrow_array::RecordBatch;
-use rdbinsight_sink_api::RecordBuilder;
 
 use super::order::body_at;
-use super::rows::{append_row, length_prefix, Constants, Names, LEN_BYTES};
-use super::OUTPUT_ROWS;
+use super::rows::{length_prefix, LEN_BYTES};
+use super::sorted::{SortedBuilder, SortedColumns, SortedMeta};
 
 /// Bytes of merged rows handed over at once (a block holds at least one row, whatever its
 /// size).
@@ -20,68 +20,56 @@ const BLOCK_BYTES: usize = 256 << 10;
 /// Blocks queued for the rebuilding thread.
 const QUEUE: usize = 4;
 
-/// Calls each row body of `block` (rows as the arena holds them) in order.
-fn for_each_row(block: &[u8], mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+/// Calls each row body of `block` (rows as the arena holds them) in order, with the offset of
+/// the body in `block`.
+#[inline(always)]
+pub fn for_each_row(block: &[u8], mut f: impl FnMut(&[u8], usize) -> Result<()>) -> Result<()> {
     let mut at = 0;
     while at < block.len() {
         let offset = u32::try_from(at).context("merged row block over 4 GiB")?;
         let body = body_at(block, offset)?;
+        f(body, at + LEN_BYTES)?;
         at += LEN_BYTES + body.len();
-        f(body)?;
     }
     Ok(())
 }
 
 /// Runs `merge`, which calls the function it is given with every row body in order, and turns
-/// those rows into record batches of up to [`OUTPUT_ROWS`] rows (fewer when their keys pass
-/// [`RecordBuilder::KEY_BYTES_LIMIT`]) handed to `emit`, on a second thread.
-pub fn rebuild_batches(
-    constants: &Constants,
-    names: &Names,
+/// those rows into [`SortedColumns`] (one per block of about [`BLOCK_BYTES`]) handed to
+/// `emit`, on a second thread.
+pub fn decode_sorted(
+    meta: Arc<SortedMeta>,
     merge: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
-    mut emit: impl FnMut(RecordBatch) -> Result<()> + Send,
+    mut emit: impl FnMut(SortedColumns) -> Result<()> + Send,
 ) -> Result<()> {
-    let (blocks, inbox) = sync_channel::<Vec<u8>>(QUEUE);
-    let (give_back, returned) = sync_channel::<Vec<u8>>(QUEUE + 2);
+    // Each block with its row count.
+    let (blocks, inbox) = sync_channel::<(Vec<u8>, usize)>(QUEUE);
     std::thread::scope(|scope| {
-        let rebuilder = std::thread::Builder::new()
+        let decoder = std::thread::Builder::new()
             .name("rdbinsight-rows".into())
             .spawn_scoped(scope, move || -> Result<()> {
-                let mut out = constants.builder(OUTPUT_ROWS);
-                for block in inbox {
-                    for_each_row(&block, |body| {
-                        append_row(body, names, &mut out)?;
-                        if out.rows() == OUTPUT_ROWS
-                            || out.key_bytes() >= RecordBuilder::KEY_BYTES_LIMIT
-                        {
-                            emit(out.finish()?)?;
-                        }
-                        Ok(())
-                    })?;
-                    let _ = give_back.try_send(block);
-                }
-                if out.rows() > 0 {
-                    emit(out.finish()?)?;
+                let mut out = SortedBuilder::new(meta);
+                for (block, rows) in inbox {
+                    emit(out.columns(block, rows)?)?;
                 }
                 Ok(())
             })
-            .context("cannot start the thread rebuilding sorted rows")?;
-        let stopped = || anyhow!("the thread rebuilding sorted rows stopped");
+            .context("cannot start the thread decoding sorted rows")?;
+        let stopped = || anyhow!("the thread decoding sorted rows stopped");
         let mut block = Vec::with_capacity(2 * BLOCK_BYTES);
+        let mut rows = 0;
         let merged = merge(&mut |body: &[u8]| {
             block.extend_from_slice(&length_prefix(body)?);
             block.extend_from_slice(body);
+            rows += 1;
             if block.len() >= BLOCK_BYTES {
-                let mut next = returned
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(2 * BLOCK_BYTES));
-                next.clear();
-                if next.capacity() > 4 * BLOCK_BYTES {
-                    // A huge row's block: not kept.
-                    next = Vec::with_capacity(2 * BLOCK_BYTES);
-                }
+                // The block goes with its columns to the writer: not given back.
+                let next = Vec::with_capacity(2 * BLOCK_BYTES);
                 blocks
-                    .send(std::mem::replace(&mut block, next))
+                    .send((
+                        std::mem::replace(&mut block, next),
+                        std::mem::take(&mut rows),
+                    ))
                     .map_err(|_| stopped())?;
             }
             Ok(())
@@ -90,13 +78,13 @@ pub fn rebuild_batches(
             if block.is_empty() {
                 return Ok(());
             }
-            blocks.send(block).map_err(|_| stopped())
+            blocks.send((block, rows)).map_err(|_| stopped())
         });
         drop(blocks);
-        let rebuilt = rebuilder
+        let decoded = decoder
             .join()
-            .map_err(|_| anyhow!("the thread rebuilding sorted rows panicked"))?;
-        // The rebuilding thread's error explains a merge that could not hand rows over.
-        rebuilt.and(merged)
+            .map_err(|_| anyhow!("the thread decoding sorted rows panicked"))?;
+        // The decoding thread's error explains a merge that could not hand rows over.
+        decoded.and(merged)
     })
 }

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use arrow_array::{
-    Array, ArrowPrimitiveType, BinaryArray, Int32Array, Int64Array, PrimitiveArray, RecordBatch,
-    StringArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    Array, ArrayRef, ArrowPrimitiveType, BinaryArray, Int32Array, Int64Array, PrimitiveArray,
+    RecordBatch, StringArray, TimestampMillisecondArray, TimestampNanosecondArray,
 };
 use rdbinsight_sink_api::keys::same_bytes;
 use rdbinsight_sink_api::{schema, RecordBuilder, Row};
@@ -122,6 +122,11 @@ impl Constants {
         }
     }
 
+    /// The cluster, batch and instance columns of `rows` rows.
+    pub fn columns(&self, rows: usize) -> [ArrayRef; 3] {
+        schema::constant_columns(&self.cluster, self.batch, &self.instance, rows)
+    }
+
     /// A record builder for rows of this instance, batches of about `rows` rows.
     pub fn builder(&self, rows: usize) -> RecordBuilder {
         RecordBuilder::new(&self.cluster, self.batch, &self.instance, rows)
@@ -160,6 +165,16 @@ pub struct Names {
 }
 
 impl Names {
+    /// The type names of this side's copy, by code.
+    pub fn types(&self) -> &[Arc<str>] {
+        &self.types.names
+    }
+
+    /// The encoding names of this side's copy, by code.
+    pub fn encodings(&self) -> &[Arc<str>] {
+        &self.encodings.names
+    }
+
     /// Brings this side's copies up to date with every name coded so far (on any side).
     pub fn refresh(&mut self) -> Result<()> {
         self.types.refresh()?;
@@ -229,13 +244,6 @@ impl NameTable {
             .map_err(|_| anyhow!("name table poisoned"))?;
         self.names.clone_from(&shared);
         Ok(())
-    }
-
-    fn name(&self, code: u8) -> Result<&str> {
-        self.names
-            .get(code as usize)
-            .map(|n| &**n)
-            .with_context(|| format!("unknown name code {code} in a sorted row"))
     }
 }
 
@@ -411,7 +419,7 @@ impl Layout {
 }
 
 /// Database and key of a row body. Only what they need is checked (the key lies inside the
-/// body): [`append_row`] checks the whole row against its head when the row is rebuilt.
+/// body): [`decode_row`] checks the whole row against its head when the row is decoded.
 #[inline]
 pub fn db_key(body: &[u8]) -> Result<(i64, &[u8])> {
     let Some(&[widths, ..]) = body.first_chunk::<HEAD>() else {
@@ -433,11 +441,26 @@ pub fn db_key(body: &[u8]) -> Result<(i64, &[u8])> {
     Ok((unzigzag(read_width(body, HEAD + kw, dw)), key))
 }
 
-/// Appends one row body to `out`, the record builder of the instance. (Inlined where the
-/// rows are rebuilt: left to itself the compiler stopped inlining it after changes elsewhere
-/// in the crate, +130 M instructions for a strings dump.)
-#[inline]
-pub fn append_row(body: &[u8], names: &Names, out: &mut RecordBuilder) -> Result<()> {
+/// The fields of one row body, the key as its place in the body.
+pub struct Decoded {
+    pub db: i64,
+    pub key: std::ops::Range<usize>,
+    pub type_code: u8,
+    pub encoding_code: u8,
+    pub members: i64,
+    pub size: i64,
+    pub expire_at_ms: Option<i64>,
+    pub idle_seconds: Option<i64>,
+    pub freq: Option<i32>,
+    pub codis_slot: Option<i32>,
+    pub redis_slot: Option<i32>,
+}
+
+/// Decodes one row body, checked whole against its head. (Inlined where the rows are
+/// rebuilt: left to itself the compiler stopped inlining it after changes elsewhere in the
+/// crate, +130 M instructions for a strings dump.)
+#[inline(always)]
+pub fn decode_row(body: &[u8]) -> Result<Decoded> {
     let l = Layout::of(body)?;
     let signed = |(at, n): (usize, usize)| unzigzag(read_width(body, at, n));
     let mut at = l.key.end;
@@ -458,20 +481,19 @@ pub fn append_row(body: &[u8], names: &Names, out: &mut RecordBuilder) -> Result
             .transpose()
             .context("sorted row has a 32-bit field out of range")
     };
-    out.append(&Row {
+    Ok(Decoded {
         db: l.db,
-        key: &body[l.key.clone()],
-        key_type: names.types.name(l.type_code)?,
-        member_count: signed(l.members),
-        rdb_size: signed(l.size),
-        encoding: names.encodings.name(l.encoding_code)?,
+        key: l.key,
+        type_code: l.type_code,
+        encoding_code: l.encoding_code,
+        members: signed(l.members),
+        size: signed(l.size),
         expire_at_ms,
         idle_seconds,
         freq: small(freq)?,
         codis_slot: small(codis)?,
         redis_slot: small(redis)?,
-    });
-    Ok(())
+    })
 }
 
 /// The body of a row holding only `db` and `key` (other fields zero, no nullable value), for
@@ -522,13 +544,7 @@ mod tests {
     fn rows_of_the_wrong_length_are_errors() {
         let body = key_only_body(3, b"user:1");
         assert_eq!(db_key(&body).unwrap(), (3, &b"user:1"[..]));
-        let mut names = Names::default();
-        names.types.code("string").unwrap();
-        names.encodings.code("raw").unwrap();
-        let rebuilt = |body: &[u8]| {
-            let mut out = RecordBuilder::new("c", 1, "i", 4);
-            append_row(body, &names, &mut out)
-        };
+        let rebuilt = decode_row;
         rebuilt(&body).unwrap();
         for cut in 0..body.len() {
             assert!(db_key(&body[..cut]).is_err(), "cut at {cut}");
