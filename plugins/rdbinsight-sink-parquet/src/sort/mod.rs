@@ -4,13 +4,13 @@
 //! budget it is ordered ([`order`]) and written as a run file by a spill thread ([`spill`])
 //! while the other half fills. At the end the runs, and the rows still in memory, are merged
 //! ([`merge`]), at most [`fan_in`] files at a time (extra passes when there are more), so open
-//! files stay bounded whatever the number of keys, and sorted record batches are rebuilt from
-//! the merged rows.
+//! files stay bounded whatever the number of keys, and the merged rows are decoded by column
+//! ([`sorted`]) for the writer.
 
+mod decode;
 mod encoder;
 mod merge;
 mod order;
-mod rebuild;
 mod rows;
 mod sorted;
 mod spill;
@@ -240,7 +240,7 @@ impl Sorter {
     }
 
     /// Emits every row in (db, key) order, by column, then removes the spill files; the
-    /// merged rows are decoded on a thread of their own ([`rebuild`]).
+    /// merged rows are decoded on a thread of their own ([`decode`]).
     pub fn finish_sorted(
         &mut self,
         emit: impl FnMut(SortedColumns) -> Result<()> + Send,
@@ -281,7 +281,7 @@ impl Sorter {
             entries: std::mem::take(&mut self.entries).list,
         });
         let meta = Arc::new(SortedMeta::new(&self.names, constants));
-        rebuild::decode_sorted(meta, |take| merge::merge(runs, take), emit)?;
+        decode::decode_sorted(meta, |take| merge::merge(runs, take), emit)?;
         self.cleanup();
         Ok(())
     }
@@ -455,11 +455,11 @@ mod tests {
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
     }
 
-    /// The batches are rebuilt on a thread of their own: when the receiver of the batches
-    /// fails, the merge stops with its error (no hang, whatever the queue holds), and a
-    /// damaged spill file ends the rebuilding too.
+    /// The merged rows are decoded on a thread of their own: when the receiver of the
+    /// decoded rows fails, the merge stops with its error (no hang, whatever the queue holds),
+    /// and a damaged spill file ends the decoding too.
     #[test]
-    fn errors_on_either_side_of_the_rebuilding_stop_the_sort() {
+    fn errors_on_either_side_of_the_decoding_stop_the_sort() {
         let dir = tempfile::tempdir().unwrap();
         // Two output batches and more, in a few runs.
         let mut sorter = Sorter::new(8 << 20, dir.path().join("spill"));

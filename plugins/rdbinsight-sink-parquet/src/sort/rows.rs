@@ -457,7 +457,7 @@ pub struct Decoded {
 }
 
 /// Decodes one row body, checked whole against its head. (Inlined where the rows are
-/// rebuilt: left to itself the compiler stopped inlining it after changes elsewhere in the
+/// decoded: left to itself the compiler stopped inlining it after changes elsewhere in the
 /// crate, +130 M instructions for a strings dump.)
 #[inline(always)]
 pub fn decode_row(body: &[u8]) -> Result<Decoded> {
@@ -544,19 +544,19 @@ mod tests {
     fn rows_of_the_wrong_length_are_errors() {
         let body = key_only_body(3, b"user:1");
         assert_eq!(db_key(&body).unwrap(), (3, &b"user:1"[..]));
-        let rebuilt = decode_row;
-        rebuilt(&body).unwrap();
+        let decoded = decode_row;
+        decoded(&body).unwrap();
         for cut in 0..body.len() {
             assert!(db_key(&body[..cut]).is_err(), "cut at {cut}");
-            assert!(rebuilt(&body[..cut]).is_err(), "cut at {cut}");
+            assert!(decoded(&body[..cut]).is_err(), "cut at {cut}");
         }
         let mut longer = body.clone();
         longer.push(0);
-        assert!(rebuilt(&longer).is_err());
+        assert!(decoded(&longer).is_err());
         let mut flagged = body;
         flagged[3] = HAS_EXPIRE;
         assert!(
-            rebuilt(&flagged).is_err(),
+            decoded(&flagged).is_err(),
             "a flagged value that is not there"
         );
     }

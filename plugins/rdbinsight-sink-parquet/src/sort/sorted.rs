@@ -2,8 +2,9 @@
 //! bytes with each key's place in them (keys are not copied again), the integers in plain
 //! vectors, type and encoding as the sort's name codes (the writer's dictionaries take codes,
 //! not strings) and the nullable columns as Arrow arrays (`None` while all null), which the
-//! column writer takes. Rebuilding record batches cost a strings dump a sixth of its
-//! instructions, and the writer then compared every row's type and encoding strings again.
+//! column writer takes. Built from the merged rows on the decoding thread ([`super::decode`]).
+//! Rebuilding record batches instead cost a strings dump a sixth of its instructions, and the
+//! writer then compared every row's type and encoding strings again.
 
 use std::sync::Arc;
 
@@ -191,9 +192,10 @@ impl SortedBuilder {
         let mut types = Vec::with_capacity(rows);
         let mut encodings = Vec::with_capacity(rows);
         let [expire, idle, freq, codis, redis] = &mut self.present;
-        super::rebuild::for_each_row(&block, |body, at| {
+        super::decode::for_each_row(&block, |body, at| {
             let d = decode_row(body)?;
-            let row = u32::try_from(keys.len()).context("a block of over 4 G rows")?;
+            // A block holds fewer than 2^32 rows: its bytes are at most 256 KiB and one row.
+            let row = keys.len() as u32;
             keys.push([at + d.key.start, at + d.key.end]);
             db.push(d.db);
             members.push(d.members);

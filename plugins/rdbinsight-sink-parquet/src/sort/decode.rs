@@ -8,29 +8,38 @@ use std::sync::mpsc::sync_channel;
 
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 
-use super::order::body_at;
 use super::rows::{length_prefix, LEN_BYTES};
 use super::sorted::{SortedBuilder, SortedColumns, SortedMeta};
 
 /// Bytes of merged rows handed over at once (a block holds at least one row, whatever its
 /// size).
 const BLOCK_BYTES: usize = 256 << 10;
-/// Blocks queued for the rebuilding thread.
+/// Blocks queued for the decoding thread.
 const QUEUE: usize = 4;
 
 /// Calls each row body of `block` (rows as the arena holds them) in order, with the offset of
 /// the body in `block`.
 #[inline(always)]
 pub fn for_each_row(block: &[u8], mut f: impl FnMut(&[u8], usize) -> Result<()>) -> Result<()> {
-    let mut at = 0;
-    while at < block.len() {
-        let offset = u32::try_from(at).context("merged row block over 4 GiB")?;
-        let body = body_at(block, offset)?;
-        f(body, at + LEN_BYTES)?;
-        at += LEN_BYTES + body.len();
+    let mut rest = block;
+    while let Some((len, tail)) = rest.split_first_chunk::<LEN_BYTES>() {
+        let len = u32::from_le_bytes(*len) as usize;
+        let Some((body, tail)) = tail.split_at_checked(len) else {
+            bail!(
+                "merged row of {len} bytes at byte {} of a block of {}",
+                block.len() - rest.len(),
+                block.len()
+            );
+        };
+        f(body, block.len() - tail.len() - len)?;
+        rest = tail;
     }
+    ensure!(
+        rest.is_empty(),
+        "a merged row block ends inside a row's length"
+    );
     Ok(())
 }
 
