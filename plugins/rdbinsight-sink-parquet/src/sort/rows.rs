@@ -349,11 +349,7 @@ fn read_width(body: &[u8], at: usize, n: usize) -> u64 {
     if let Some(word) = body.get(at..at + 8) {
         // Eight bytes readable: one load, masked to the width.
         let v = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        return if n == 8 {
-            v
-        } else {
-            v & ((1u64 << (8 * n)) - 1)
-        };
+        return v & (u64::MAX >> (64 - 8 * n));
     }
     let mut w = [0u8; 8];
     if let Some(bytes) = body.get(at..at + n) {
@@ -362,11 +358,30 @@ fn read_width(body: &[u8], at: usize, n: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// The bytes of the key length, db, member count and rdb size of a row body, from its width
-/// byte (two bits each, the log2 of the width).
+/// For each width byte (two bits per field, the log2 of its width): the bytes of the key
+/// length, db, member count and rdb size, and where the key starts.
+const FIELDS: [[u8; 5]; 256] = {
+    let mut table = [[0u8; 5]; 256];
+    let mut w = 0;
+    while w < 256 {
+        let [k, d, m, s] = [
+            1 << (w & 3),
+            1 << ((w >> 2) & 3),
+            1 << ((w >> 4) & 3),
+            1 << ((w >> 6) & 3),
+        ];
+        table[w] = [k, d, m, s, HEAD as u8 + k + d + m + s];
+        w += 1;
+    }
+    table
+};
+
+/// The bytes of the key length, db, member count and rdb size of a row body, and where its
+/// key starts, from its width byte.
 #[inline(always)]
-fn field_widths(widths: u8) -> [usize; 4] {
-    [0, 2, 4, 6].map(|shift| 1usize << ((widths >> shift) & 3))
+fn field_widths(widths: u8) -> ([usize; 4], usize) {
+    let [k, d, m, s, key_at] = FIELDS[widths as usize].map(usize::from);
+    ([k, d, m, s], key_at)
 }
 
 /// Where the fields of one row body lie, its length checked against its head.
@@ -389,8 +404,7 @@ impl Layout {
         let Some(&[widths, type_code, encoding_code, flags]) = body.first_chunk::<HEAD>() else {
             bail!("sorted row of {} bytes has no head", body.len());
         };
-        let [kw, dw, mw, sw] = field_widths(widths);
-        let key_at = HEAD + kw + dw + mw + sw;
+        let ([kw, dw, mw, sw], key_at) = field_widths(widths);
         let key_len = if body.len() >= key_at {
             read_width(body, HEAD, kw) as usize
         } else {
@@ -425,8 +439,7 @@ pub fn db_key(body: &[u8]) -> Result<(i64, &[u8])> {
     let Some(&[widths, ..]) = body.first_chunk::<HEAD>() else {
         bail!("sorted row of {} bytes has no head", body.len());
     };
-    let [kw, dw, mw, sw] = field_widths(widths);
-    let key_at = HEAD + kw + dw + mw + sw;
+    let ([kw, dw, _, _], key_at) = field_widths(widths);
     let key = if body.len() >= key_at {
         let key_len = read_width(body, HEAD, kw) as usize;
         key_at
