@@ -212,9 +212,20 @@ fn sort_keys(entries: &mut [Entry], arena: &[u8]) -> Result<()> {
             }
             if j - i > 1 && (first.1 & 0xff) as usize > WINDOW {
                 let tied = &mut entries[i..j];
-                for e in tied.iter_mut() {
-                    let (_, key) = db_key(body_at(arena, e.offset)?)?;
-                    e.digit = digit(key, level + 1);
+                for chunk in tied.chunks_mut(GATHER) {
+                    // The rows lie all over the arena: their first two cache lines are
+                    // loaded together first, so that their misses overlap.
+                    let mut touched = 0u8;
+                    for e in chunk.iter() {
+                        let at = e.offset as usize;
+                        touched ^= arena.get(at).copied().unwrap_or(0);
+                        touched ^= arena.get(at + LINE).copied().unwrap_or(0);
+                    }
+                    std::hint::black_box(touched);
+                    for e in chunk.iter_mut() {
+                        let (_, key) = db_key(body_at(arena, e.offset)?)?;
+                        e.digit = digit(key, level + 1);
+                    }
                 }
                 tied.sort_unstable_by_key(Entry::sort_key);
                 todo.push((i, j, level + 1));
