@@ -403,7 +403,7 @@ impl ParquetInstance {
             .await;
         let props = self.ctx.writer_properties();
         let path = self.tmp_path.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<SortedColumns>(8);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<SortedColumns>(2);
         if input.send(SortMsg::Finish(tx)).await.is_err() {
             self.join_sorter().await?;
             bail!("the sort thread stopped early");

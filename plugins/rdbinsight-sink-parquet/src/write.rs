@@ -1,4 +1,8 @@
-//! Parquet encoding of the sorted batches on two threads.
+//! Parquet encoding of sorted rows on two threads.
+//!
+//! The rows come by column from the sort ([`SortedColumns`]: keys where the merged rows hold
+//! them, type and encoding as codes) or as record batches; by column, the sink's own encoders
+//! take them as they are, and only the nullable columns go through Arrow arrays.
 //!
 //! The columns of each row group are split between the calling thread (the required columns:
 //! key, db, type, member count, rdb size, encoding) and a helper thread (the nullable ones, and
@@ -13,10 +17,8 @@
 //! constant and name columns do not have.
 
 use std::fs::File;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-
-use std::sync::Arc;
 
 use anyhow::{anyhow, ensure, Context, Result};
 use arrow_array::{
@@ -97,8 +99,9 @@ type NameCodes = fn(&SortedColumns) -> (&[u8], &[Arc<str>]);
 /// Where [`ParallelWriter::write_sorted`] takes a column's values from.
 #[derive(Clone, Copy)]
 enum FromSorted {
-    /// A constant column: its values from the rows' [`SortedMeta`] once.
-    Constant(usize),
+    /// Constant column `c` of the writer, value `k` of [`crate::sort::Constants::columns`]
+    /// (in the order of [`CONSTANT_COLUMNS`]).
+    Constant(usize, usize),
     /// The key column, by [`KeyColumn`] `n`.
     Key(usize),
     /// An integer column, by [`IntColumn`] `n`.
@@ -126,7 +129,9 @@ fn sorted_plan(schema: &SchemaRef, encoders: &[Encoder]) -> Option<Vec<FromSorte
         .map(|(field, &encoder)| {
             let name = field.name().as_str();
             Some(match encoder {
-                Encoder::Constant(c) => FromSorted::Constant(c),
+                Encoder::Constant(c) => {
+                    FromSorted::Constant(c, CONSTANT_COLUMNS.iter().position(|&n| n == name)?)
+                }
                 Encoder::Key(n) if name == schema::KEY => FromSorted::Key(n),
                 Encoder::Int(n) => FromSorted::Int(
                     n,
@@ -428,8 +433,8 @@ impl ParallelWriter {
             }
         };
         for from in plan {
-            if let FromSorted::Constant(c) = *from {
-                let array = constants.get(c).context("a fourth constant column")?;
+            if let FromSorted::Constant(c, k) = *from {
+                let array = constants.get(k).context("a fourth constant column")?;
                 self.constants[c].check(array)?;
             }
         }
@@ -456,7 +461,7 @@ impl ParallelWriter {
         let mut theirs = Vec::new();
         for (field, from) in self.schema.clone().fields().iter().zip(plan) {
             match *from {
-                FromSorted::Constant(_) => {}
+                FromSorted::Constant(..) => {}
                 FromSorted::Key(n) => {
                     self.keys[n].push_places(&cols.block, &cols.keys[rows.clone()])?
                 }
