@@ -11,8 +11,10 @@ use anyhow::{bail, Context, Result};
 use super::order::{body_at, digit, Entry, WINDOW};
 use super::rows::{db_key, length_prefix, LEN_BYTES};
 
-/// Buffer of the spill file writer and reader.
+/// Buffer of the spill file writer.
 const IO_BUFFER: usize = 256 << 10;
+/// Buffer of each spill file's reader.
+const READ_BUFFER: usize = 32 << 10;
 
 /// Writes sorted rows to a spill file.
 pub struct RunWriter {
@@ -75,7 +77,7 @@ impl RunReader {
         Ok(Self {
             path,
             file,
-            buffer: vec![0; IO_BUFFER],
+            buffer: vec![0; READ_BUFFER],
             start: 0,
             end: 0,
         })
@@ -91,7 +93,7 @@ impl RunReader {
         self.end -= self.start;
         self.start = 0;
         if self.buffer.len() < want {
-            self.buffer.resize(want.max(IO_BUFFER), 0);
+            self.buffer.resize(want.max(READ_BUFFER), 0);
         }
         while self.end < want {
             let n = match self.file.read(&mut self.buffer[self.end..]) {
