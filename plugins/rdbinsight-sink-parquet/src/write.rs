@@ -807,6 +807,15 @@ mod tests {
                     got_meta.page_index_for_row_group(g),
                     want_meta.page_index_for_row_group(g),
                 );
+                let first_rows =
+                    |o: Option<&parquet::file::page_index::offset_index::OffsetIndexMetaData>| {
+                        o.map(|o| {
+                            o.page_locations()
+                                .iter()
+                                .map(|p| p.first_row_index)
+                                .collect::<Vec<_>>()
+                        })
+                    };
                 for c in [3, 4, 6, 7] {
                     assert_eq!(
                         format!("{:?}", ia.column_index(c)),
@@ -814,22 +823,8 @@ mod tests {
                         "column {c}, row group {g}"
                     );
                     assert_eq!(
-                        format!(
-                            "{:?}",
-                            ia.offset_index(c).map(|o| o
-                                .page_locations()
-                                .iter()
-                                .map(|p| p.first_row_index)
-                                .collect::<Vec<_>>())
-                        ),
-                        format!(
-                            "{:?}",
-                            ib.offset_index(c).map(|o| o
-                                .page_locations()
-                                .iter()
-                                .map(|p| p.first_row_index)
-                                .collect::<Vec<_>>())
-                        ),
+                        first_rows(ia.offset_index(c)),
+                        first_rows(ib.offset_index(c)),
                         "column {c}, row group {g}"
                     );
                 }
