@@ -8,6 +8,8 @@
 //! data pages of bit-packed indices, compressed with the file's codec (zstd or none), and its
 //! statistics come from the names used.
 
+use std::sync::Arc;
+
 use anyhow::{ensure, Context, Result};
 use arrow_array::{Array, StringArray};
 use bytes::Bytes;
@@ -56,7 +58,7 @@ impl NameColumn {
     }
 
     /// Adds rows given as codes of the sort's name table, `names` the names by code.
-    pub fn push_codes(&mut self, codes: &[u8], names: &[std::sync::Arc<str>]) -> Result<()> {
+    pub fn push_codes(&mut self, codes: &[u8], names: &[Arc<str>]) -> Result<()> {
         self.codes.reserve(codes.len());
         for &c in codes {
             let mut code = self.by_code[c as usize];
@@ -70,7 +72,7 @@ impl NameColumn {
 
     /// The index of code `c`'s name, met first in this row group.
     #[inline(never)]
-    fn code_of_new(&mut self, c: u8, names: &[std::sync::Arc<str>]) -> Result<u16> {
+    fn code_of_new(&mut self, c: u8, names: &[Arc<str>]) -> Result<u16> {
         let name = names
             .get(c as usize)
             .with_context(|| format!("unknown name code {c} in a sorted row"))?;

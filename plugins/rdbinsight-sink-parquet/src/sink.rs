@@ -296,7 +296,7 @@ enum SortMsg {
     Rows(RecordBatch),
     /// Rows to sort, already in the sort's form.
     Block(SortBlock),
-    /// Every row has been sent: merge and send the sorted batches here.
+    /// Every row has been sent: merge and send the sorted rows, by column, here.
     Finish(tokio::sync::mpsc::Sender<SortedColumns>),
 }
 

@@ -5,7 +5,6 @@
 //! writer's core had time to spare.
 
 use std::sync::mpsc::sync_channel;
-
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
