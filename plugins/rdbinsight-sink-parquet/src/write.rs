@@ -115,13 +115,6 @@ enum FromSorted {
 /// How each column of `schema` comes from [`SortedColumns`] given who encodes it; `None` when
 /// one of them cannot (properties that leave a required column to the column writer).
 fn sorted_plan(schema: &SchemaRef, encoders: &[Encoder]) -> Option<Vec<FromSorted>> {
-    let nullable = [
-        schema::EXPIRE_AT,
-        schema::IDLE_SECONDS,
-        schema::FREQ,
-        schema::CODIS_SLOT,
-        schema::REDIS_SLOT,
-    ];
     schema
         .fields()
         .iter()
@@ -150,7 +143,9 @@ fn sorted_plan(schema: &SchemaRef, encoders: &[Encoder]) -> Option<Vec<FromSorte
                         _ => return None,
                     },
                 ),
-                Encoder::Helper => FromSorted::Nullable(nullable.iter().position(|&n| n == name)?),
+                Encoder::Helper => {
+                    FromSorted::Nullable(SortedColumns::NULLABLE.iter().position(|&n| n == name)?)
+                }
                 Encoder::Key(_) | Encoder::Local => return None,
             })
         })

@@ -18,7 +18,7 @@ use arrow_array::{
     RecordBatch, StringArray, TimestampMillisecondArray, TimestampNanosecondArray,
 };
 use rdbinsight_sink_api::keys::same_bytes;
-use rdbinsight_sink_api::{schema, RecordBuilder, Row};
+use rdbinsight_sink_api::{schema, Row};
 
 use crate::constant_chunks::all_same;
 use crate::varint::{unzigzag, zigzag};
@@ -125,11 +125,6 @@ impl Constants {
     /// The cluster, batch and instance columns of `rows` rows.
     pub fn columns(&self, rows: usize) -> [ArrayRef; 3] {
         schema::constant_columns(&self.cluster, self.batch, &self.instance, rows)
-    }
-
-    /// A record builder for rows of this instance, batches of about `rows` rows.
-    pub fn builder(&self, rows: usize) -> RecordBuilder {
-        RecordBuilder::new(&self.cluster, self.batch, &self.instance, rows)
     }
 
     /// Checks that every row of `cols` carries the same cluster, batch and instance, and

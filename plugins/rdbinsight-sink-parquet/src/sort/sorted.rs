@@ -11,11 +11,14 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use arrow_array::builder::BooleanBufferBuilder;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMillisecondType};
-use arrow_array::{ArrayRef, ArrowPrimitiveType, PrimitiveArray, RecordBatch};
+use arrow_array::{
+    new_null_array, ArrayRef, ArrowPrimitiveType, BinaryArray, Int64Array, PrimitiveArray,
+    RecordBatch, StringArray,
+};
 use arrow_buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow_schema::{DataType, TimeUnit};
-use rdbinsight_sink_api::schema::UTC;
-use rdbinsight_sink_api::Row;
+use rdbinsight_sink_api::record_schema;
+use rdbinsight_sink_api::schema::{self, UTC};
 
 use super::rows::{decode_row, Constants, Names};
 
@@ -63,12 +66,20 @@ pub struct SortedColumns {
     /// Type and encoding codes (names in `meta`).
     pub types: Vec<u8>,
     pub encodings: Vec<u8>,
-    /// `expire_at`, `idle_seconds`, `freq`, `codis_slot`, `redis_slot` (schema order); `None`
-    /// when all null.
+    /// The columns named by [`Self::NULLABLE`]; `None` when all null.
     pub nullable: [Option<ArrayRef>; 5],
 }
 
 impl SortedColumns {
+    /// The columns of [`Self::nullable`], in order.
+    pub const NULLABLE: [&str; 5] = [
+        schema::EXPIRE_AT,
+        schema::IDLE_SECONDS,
+        schema::FREQ,
+        schema::CODIS_SLOT,
+        schema::REDIS_SLOT,
+    ];
+
     /// Rows held.
     pub fn rows(&self) -> usize {
         self.keys.len()
@@ -80,46 +91,41 @@ impl SortedColumns {
         &self.block[start..end]
     }
 
-    /// The rows as one record batch of the record schema.
+    /// The rows as one record batch of the record schema, built from the columns as they
+    /// are (the nullable ones as arrays already).
     pub fn to_batch(&self) -> Result<RecordBatch> {
         let meta = &self.meta;
-        let mut out = meta.constants.builder(self.rows());
-        let value = |column: &Option<ArrayRef>, i: usize| column.as_ref().and_then(|c| nth(c, i));
-        for i in 0..self.rows() {
-            let small = |c: &Option<ArrayRef>| value(c, i).map(|v| v as i32);
-            out.append(&Row {
-                db: self.db[i],
-                key: self.key(i),
-                key_type: SortedMeta::name(&meta.types, self.types[i], "type")?,
-                member_count: self.members[i],
-                rdb_size: self.sizes[i],
-                encoding: SortedMeta::name(&meta.encodings, self.encodings[i], "encoding")?,
-                expire_at_ms: value(&self.nullable[0], i),
-                idle_seconds: value(&self.nullable[1], i),
-                freq: small(&self.nullable[2]),
-                codis_slot: small(&self.nullable[3]),
-                redis_slot: small(&self.nullable[4]),
+        let n = self.rows();
+        let names = |codes: &[u8], names: &[Arc<str>], what: &str| -> Result<ArrayRef> {
+            let values = codes
+                .iter()
+                .map(|&c| SortedMeta::name(names, c, what))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Arc::new(StringArray::from(values)))
+        };
+        let ints = |v: &[i64]| -> ArrayRef { Arc::new(Int64Array::from(v.to_vec())) };
+        let schema = record_schema();
+        let [cluster, batch, instance] = meta.constants.columns(n);
+        let mut columns = vec![
+            cluster,
+            batch,
+            instance,
+            ints(&self.db),
+            Arc::new(BinaryArray::from_iter_values((0..n).map(|i| self.key(i)))),
+            names(&self.types, &meta.types, "type")?,
+            ints(&self.members),
+            ints(&self.sizes),
+            names(&self.encodings, &meta.encodings, "encoding")?,
+        ];
+        for (name, column) in Self::NULLABLE.iter().zip(&self.nullable) {
+            let field = schema.field_with_name(name)?;
+            columns.push(match column {
+                Some(values) => values.clone(),
+                None => new_null_array(field.data_type(), n),
             });
         }
-        Ok(out.finish()?)
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
-}
-
-/// Value `i` of a nullable integer column of the record schema, widened to 64 bits.
-fn nth(column: &ArrayRef, i: usize) -> Option<i64> {
-    use arrow_array::{Array, Int32Array, Int64Array, TimestampMillisecondArray};
-    if column.is_null(i) {
-        return None;
-    }
-    let any = column.as_any();
-    if let Some(a) = any.downcast_ref::<TimestampMillisecondArray>() {
-        return Some(a.value(i));
-    }
-    if let Some(a) = any.downcast_ref::<Int64Array>() {
-        return Some(a.value(i));
-    }
-    any.downcast_ref::<Int32Array>()
-        .map(|a| i64::from(a.value(i)))
 }
 
 /// The values of one nullable column present in a block's rows (most rows have none).
