@@ -165,33 +165,38 @@ pub fn body_at(arena: &[u8], offset: u32) -> Result<&[u8]> {
     body_of(arena, at, len)
 }
 
-/// Rows whose lengths [`for_each_body`] loads before it touches their bodies.
+/// Rows whose cache lines are loaded together ([`touch_rows`]) before they are used.
 const GATHER: usize = 32;
 
 /// Bytes of a cache line.
 const LINE: usize = 64;
 
-/// Calls `f` with the body of every entry's row, in the entries' order. The arena is walked
-/// in sorted, so random, order: the row lengths of a block of entries are loaded first, with
-/// a byte of the cache line after each (most rows span two lines), in a loop of independent
-/// loads the processor overlaps, so their cache misses are paid together rather than one
-/// after the other inside the copies.
+/// Loads the first two cache lines of the row of each of `entries` (most rows span two) in
+/// one loop of independent loads, which the processor overlaps: rows read in sorted order lie
+/// all over the arena, and their misses are then paid together rather than one after the
+/// other where the rows are used.
+#[inline(always)]
+fn touch_rows(entries: &[Entry], arena: &[u8]) {
+    let mut touched = 0u8;
+    for e in entries {
+        let at = e.offset as usize;
+        touched ^= arena.get(at).copied().unwrap_or(0);
+        touched ^= arena.get(at + LINE).copied().unwrap_or(0);
+    }
+    std::hint::black_box(touched);
+}
+
+/// Calls `f` with the body of every entry's row, in the entries' order, [`GATHER`] rows at a
+/// time loaded together first ([`touch_rows`]).
 pub fn for_each_body(
     entries: &[Entry],
     arena: &[u8],
     mut f: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    let mut lens = [0usize; GATHER];
     for block in entries.chunks(GATHER) {
-        let mut touched = 0u8;
-        for (len, e) in lens.iter_mut().zip(block) {
-            let at = e.offset as usize;
-            *len = len_at(arena, at).unwrap_or(usize::MAX);
-            touched ^= arena.get(at + LINE).copied().unwrap_or(0);
-        }
-        std::hint::black_box(touched);
-        for (&len, e) in lens.iter().zip(block) {
-            f(body_of(arena, e.offset as usize, len)?)?;
+        touch_rows(block, arena);
+        for e in block {
+            f(body_at(arena, e.offset)?)?;
         }
     }
     Ok(())
@@ -213,15 +218,7 @@ fn sort_keys(entries: &mut [Entry], arena: &[u8]) -> Result<()> {
             if j - i > 1 && (first.1 & 0xff) as usize > WINDOW {
                 let tied = &mut entries[i..j];
                 for chunk in tied.chunks_mut(GATHER) {
-                    // The rows lie all over the arena: their first two cache lines are
-                    // loaded together first, so that their misses overlap.
-                    let mut touched = 0u8;
-                    for e in chunk.iter() {
-                        let at = e.offset as usize;
-                        touched ^= arena.get(at).copied().unwrap_or(0);
-                        touched ^= arena.get(at + LINE).copied().unwrap_or(0);
-                    }
-                    std::hint::black_box(touched);
+                    touch_rows(chunk, arena);
                     for e in chunk.iter_mut() {
                         let (_, key) = db_key(body_at(arena, e.offset)?)?;
                         e.digit = digit(key, level + 1);
