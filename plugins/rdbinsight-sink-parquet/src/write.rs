@@ -42,7 +42,7 @@ use crate::early_sync::EarlySync;
 use crate::int_chunks::IntColumn;
 use crate::key_chunks::{KeyColumn, KeyLimits};
 use crate::name_chunks::NameColumn;
-use crate::sort::{SortedColumns, SortedMeta};
+use crate::sort::SortedColumns;
 
 /// The column encoded on the calling thread (by [`KeyColumn`] when its properties allow,
 /// else by the column writer): the costliest; the rest go to the helper.
@@ -226,8 +226,6 @@ pub struct ParallelWriter {
     early_sync: Option<EarlySync>,
     /// How [`Self::write_sorted`] takes each column; `None`: through record batches.
     sorted: Option<Vec<FromSorted>>,
-    /// The constant columns of the sorted rows' instance, checked once.
-    sorted_constants: Option<(Arc<SortedMeta>, [ArrayRef; 3])>,
     /// All-null arrays of the nullable columns, sliced for sorted rows without values.
     nulls: Vec<Option<ArrayRef>>,
 }
@@ -316,7 +314,6 @@ impl ParallelWriter {
             row_groups: 0,
             early_sync: Some(early_sync),
             sorted,
-            sorted_constants: None,
             nulls: Vec::new(),
         };
         w.start_row_group()?;
@@ -419,14 +416,8 @@ impl ParallelWriter {
     }
 
     fn write_sorted_with(&mut self, cols: &SortedColumns, plan: &[FromSorted]) -> Result<()> {
-        let constants = match &self.sorted_constants {
-            Some((meta, arrays)) if Arc::ptr_eq(meta, &cols.meta) => arrays.clone(),
-            _ => {
-                let arrays = cols.meta.constants.columns(1);
-                self.sorted_constants = Some((cols.meta.clone(), arrays.clone()));
-                arrays
-            }
-        };
+        // One row of each constant column: checking it costs nothing beside a block's rows.
+        let constants = cols.meta.constants.columns(1);
         for from in plan {
             if let FromSorted::Constant(c, k) = *from {
                 let array = constants.get(k).context("a fourth constant column")?;

@@ -26,7 +26,8 @@ use merge::{Run, RunWriter};
 use order::{digit, Entries, Entry};
 use rows::{encode_row, Columns};
 pub use rows::{Constants, Names};
-pub use sorted::{SortedColumns, SortedMeta};
+pub use sorted::SortedColumns;
+use sorted::SortedMeta;
 use spill::Spiller;
 
 /// Most run files open at once during a merge.
