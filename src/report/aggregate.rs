@@ -159,12 +159,14 @@ impl Tallies {
 }
 
 impl KeysHalf<'_> {
-    /// Adds the rows of one batch, whose keys are `keys` (front-coded, in row order; the
-    /// batch's own key column, if any, is not read), and its row tallies unless `tallied`.
-    pub(super) fn add(&mut self, b: &RecordBatch, keys: &DeltaKeys, tallied: bool) -> Result<()> {
-        if !tallied {
-            self.tallies.add(b)?;
-        }
+    /// Adds the row tallies of one batch (those the reading thread did not take).
+    pub(super) fn tally(&mut self, b: &RecordBatch) -> Result<()> {
+        self.tallies.add(b)
+    }
+
+    /// Adds the keys of one batch to the prefix tree and the biggest keys: `keys` are its
+    /// keys (front-coded, in row order; the batch's own key column, if any, is not read).
+    pub(super) fn add(&mut self, b: &RecordBatch, keys: &DeltaKeys) -> Result<()> {
         ensure!(
             keys.len() == b.num_rows(),
             "a batch of {} rows came with {} keys",
@@ -417,7 +419,8 @@ impl Aggregator {
     pub fn add(&mut self, b: &RecordBatch) -> Result<()> {
         let keys = DeltaKeys::from_binary(typed::<BinaryArray>(b, schema::KEY)?);
         let (_, mut half) = self.halves();
-        half.add(b, &keys, false)
+        half.tally(b)?;
+        half.add(b, &keys)
     }
 
     /// The two halves of [`Aggregator::add`], to feed from two threads: the tallies, and the

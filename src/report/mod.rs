@@ -10,7 +10,11 @@ pub mod prefix;
 mod rows;
 mod top;
 
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::TrySendError;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow_array::RecordBatch;
@@ -22,37 +26,85 @@ const TEMPLATE: &str = include_str!("assets/report.html");
 const CSS: &str = include_str!("assets/report.css");
 const JS: &str = include_str!("assets/report.js");
 
+/// A batch on its way from the reading thread to the per-key thread, and whether one of the
+/// two has claimed its row tallies.
+struct Sent {
+    batch: RecordBatch,
+    claimed: AtomicBool,
+}
+
+impl Sent {
+    /// Claims the batch's row tallies: true for the one caller that gets them.
+    fn claim(&self) -> bool {
+        !self.claimed.swap(true, Ordering::AcqRel)
+    }
+}
+
 /// Feeds `agg` with the batches `produce` reads, on two threads: the reading thread decodes
 /// (Parquet pages, ArrowStream over HTTP), this one does the per-key work (key-prefix tree,
 /// biggest keys); at most four batches wait between them. The distributions tallied row by
 /// row (type, encoding, instance, db, TTL, idle, LFU, slots) of a batch are tallied by
-/// whichever thread has time: by the reading thread when the queue is full, else here.
+/// whichever thread has time: the reading thread, when the queue is full, takes those of the
+/// batches this one has not come to (newest first), and this one those left after a batch's
+/// keys.
 pub fn aggregate_overlapped<P>(agg: &mut Aggregator, produce: P) -> Result<()>
 where
     P: FnOnce(&mut dyn FnMut(&RecordBatch, DeltaKeys) -> Result<()>) -> Result<()> + Send,
 {
     let (rows, mut keys) = agg.halves();
-    // (batch, its keys, whether its rows are tallied already)
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(RecordBatch, DeltaKeys, bool)>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Arc<Sent>, DeltaKeys)>(4);
     std::thread::scope(|scope| {
         let producer = std::thread::Builder::new()
             .name("rdbinsight-decode".into())
             .spawn_scoped(scope, move || {
                 let stopped = || anyhow::anyhow!("the report stopped reading");
-                let mut send =
-                    |b: &RecordBatch, k: DeltaKeys| match tx.try_send((b.clone(), k, false)) {
-                        Ok(()) => Ok(()),
-                        Err(std::sync::mpsc::TrySendError::Full((b, k, _))) => {
-                            rows.add(&b)?;
-                            tx.send((b, k, true)).map_err(|_| stopped())
+                // The batches sent whose tallies may still be unclaimed, oldest first.
+                let mut unclaimed: VecDeque<Arc<Sent>> = VecDeque::new();
+                let mut send = |b: &RecordBatch, k: DeltaKeys| {
+                    let sent = Arc::new(Sent {
+                        batch: b.clone(),
+                        claimed: AtomicBool::new(false),
+                    });
+                    let mut message = (Arc::clone(&sent), k);
+                    loop {
+                        match tx.try_send(message) {
+                            Ok(()) => break,
+                            Err(TrySendError::Full(m)) => {
+                                message = m;
+                                // While the queue is full, the newest tallies not claimed.
+                                let newest = std::iter::once(&sent)
+                                    .chain(unclaimed.iter().rev())
+                                    .find(|s| s.claim());
+                                match newest {
+                                    Some(s) => rows.add(&s.batch)?,
+                                    None => {
+                                        tx.send(message).map_err(|_| stopped())?;
+                                        break;
+                                    }
+                                }
+                            }
+                            Err(TrySendError::Disconnected(_)) => return Err(stopped()),
                         }
-                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => Err(stopped()),
-                    };
+                    }
+                    while unclaimed
+                        .front()
+                        .is_some_and(|s| s.claimed.load(Ordering::Acquire))
+                    {
+                        unclaimed.pop_front();
+                    }
+                    unclaimed.push_back(sent);
+                    Ok(())
+                };
                 produce(&mut send)
             })?;
         let mut failed = None;
-        for (batch, batch_keys, tallied) in &rx {
-            if let Err(e) = keys.add(&batch, &batch_keys, tallied) {
+        for (sent, batch_keys) in &rx {
+            let added = keys.add(&sent.batch, &batch_keys);
+            let tallied = match added {
+                Ok(()) if sent.claim() => keys.tally(&sent.batch),
+                other => other,
+            };
+            if let Err(e) = tallied {
                 failed = Some(e);
                 break;
             }

@@ -250,16 +250,31 @@ fn hex_words(bytes: &[u8]) -> Option<bool> {
     }
 }
 
-/// Copies `src` into `dst` (of the same length), byte by byte when short: a library call
-/// costs more than the few bytes of an id.
+/// Copies `src` into `dst` (of the same length): byte by byte when short, up to 32 bytes as
+/// two overlapping copies of a fixed size (a library call costs more than the bytes of an id
+/// or a token).
 #[inline(always)]
 fn copy_short(dst: &mut [u8], src: &[u8]) {
-    if src.len() <= 4 {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
+    let n = src.len();
+    if n != dst.len() {
+        return;
+    }
+    macro_rules! two_copies {
+        ($w:literal) => {{
+            dst[..$w].copy_from_slice(&src[..$w]);
+            dst[n - $w..].copy_from_slice(&src[n - $w..]);
+        }};
+    }
+    match n {
+        0..=4 => {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = *s;
+            }
         }
-    } else {
-        dst.copy_from_slice(src);
+        5..=8 => two_copies!(4),
+        9..=16 => two_copies!(8),
+        17..=32 => two_copies!(16),
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -646,14 +661,20 @@ impl PrefixTree {
             shared.len(),
             sizes.len()
         );
+        let n = shared.len();
         let (mut i, mut at, mut by_runs) = (0, 0, 0);
-        while i < shared.len() {
+        // The first key at or after `i` that stops runs (`stop` is asked once per key).
+        let mut next_stop = (0..n).find(|&k| stop(k)).unwrap_or(n);
+        while i < n {
+            if next_stop < i {
+                next_stop = (i..n).find(|&k| stop(k)).unwrap_or(n);
+            }
             let (taken, bytes) = self.add_run(
                 shared.get(i..).unwrap_or_default(),
                 lens.get(i..).unwrap_or_default(),
                 suffixes.get(at..).unwrap_or_default(),
                 sizes.get(i..).unwrap_or_default(),
-                |k| stop(i + k),
+                next_stop - i,
             );
             by_runs += taken;
             i += taken;
@@ -677,8 +698,8 @@ impl PrefixTree {
 
     /// Adds the keys at the start of a front-coded run (`shared` lengths, suffix `lens`, the
     /// `suffixes` one after the other, sizes in `sizes`) for as long as each takes the
-    /// previous key's path the way the last id-like segment of that path allows, and
-    /// `stop(k)` is false for key `k`; returns how many keys and suffix bytes it took. The
+    /// previous key's path the way the last id-like segment of that path allows, up to
+    /// `limit` keys (the next key stops runs); returns how many keys and suffix bytes it took. The
     /// common case of sorted keys (`user:1001:profile` after `user:1000:profile`,
     /// `counter:17` after `counter:16`) with what [`PrefixTree::same_path`] works out for
     /// each key worked out once: a key taken here is one `same_path` takes, with the same
@@ -689,7 +710,7 @@ impl PrefixTree {
         lens: &[u32],
         suffixes: &[u8],
         sizes: &[i64],
-        stop: impl Fn(usize) -> bool,
+        limit: usize,
     ) -> (usize, usize) {
         // Keys that break runs one after the other (`user:1:attrs`, `user:1:profile`,
         // `user:2:attrs`...) are left to the general way without a try, more of them after
@@ -705,41 +726,35 @@ impl PrefixTree {
             return (0, 0);
         };
         let j = run.step;
-        let mut kind = run.kind;
         let first_end = self.path[j].end;
-        let mut end = first_end;
-        let mut tally = Tally::default();
-        let mut at = 0;
-        let mut taken = 0;
-        let mut stopped = false;
-        let keys = shared.iter().zip(lens).zip(sizes);
-        for (k, ((&shared, &len), &size)) in keys.enumerate() {
-            let (shared, len) = (shared as usize, len as usize);
-            let Some(suffix) = suffixes.get(at..at + len) else {
-                break;
-            };
-            if stop(k) {
-                stopped = true;
-                break;
-            }
-            let followed = follow(
+        let n = shared.len().min(lens.len()).min(sizes.len());
+        let stopped = limit < n;
+        let (shared, lens, sizes) = (&shared[..n], &lens[..n], &sizes[..n.min(limit)]);
+        let (kind, end, taken, at, tally) = match run.delimiter {
+            Some(d) => Self::delimited_run(
+                &mut self.key,
+                classes,
+                &run,
+                d,
+                first_end,
+                shared,
+                lens,
+                suffixes,
+                sizes,
+            ),
+            None => Self::last_segment_run(
                 &mut self.key,
                 classes,
                 self.hex_delimiters,
                 &run,
-                kind,
-                end,
+                first_end,
                 shared,
-                suffix,
-            );
-            let Some((new_kind, new_end)) = followed else {
-                break;
-            };
-            (kind, end) = (new_kind, new_end);
-            tally.add(size.max(0) as u64);
-            at += len;
-            taken += 1;
-        }
+                lens,
+                suffixes,
+                sizes,
+            ),
+        };
+        let stopped = stopped && taken == limit;
         if taken > 0 {
             for s in &mut self.path[j..] {
                 s.end = s.end - first_end + end;
@@ -752,6 +767,114 @@ impl PrefixTree {
             self.run_backoff = (self.run_backoff * 2).min(MAX_RUN_BACKOFF);
         }
         (taken, at)
+    }
+
+    /// The keys [`PrefixTree::add_run`] takes when the run's segment ends with the delimiter
+    /// `d` (`user:1001:profile` after `user:1000:profile`): the bytes after the segment are
+    /// the same in every key of the run, so a key's new segment must end just before them;
+    /// the checks of [`follow`] in the order that rejects cheapest. Returns the segment's kind
+    /// and end after the last key taken, how many keys and suffix bytes were taken, and
+    /// their tally.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn delimited_run(
+        key: &mut Vec<u8>,
+        classes: &[u8; 256],
+        run: &Run,
+        d: u8,
+        first_end: usize,
+        shared: &[u32],
+        lens: &[u32],
+        suffixes: &[u8],
+        sizes: &[i64],
+    ) -> (IdKind, usize, usize, usize, Tally) {
+        let (mut kind, mut end) = (run.kind, first_end);
+        let mut tally = Tally::default();
+        let (mut at, mut taken) = (0, 0);
+        let tail_len = key.len().saturating_sub(end);
+        for ((&shared, &len), &size) in shared.iter().zip(lens).zip(sizes) {
+            let (shared, len) = (shared as usize, len as usize);
+            let Some(suffix) = suffixes.get(at..at + len) else {
+                break;
+            };
+            // Where the delimiter must be: the same tail follows it.
+            let Some(i) = len.checked_sub(tail_len + 1) else {
+                break;
+            };
+            if shared < run.start
+                || shared >= end
+                || suffix[i] != d
+                || !same_bytes(&suffix[i + 1..], key.get(end..).unwrap_or_default())
+            {
+                break;
+            }
+            // The new bytes of the segment: no delimiter among them (`d` is the first), and
+            // still an id.
+            let (mut delimiter, mut digits, mut hex) = (false, true, true);
+            for &b in &suffix[..i] {
+                let class = classes[b as usize];
+                delimiter |= class & DELIMITER != 0;
+                digits &= class & DIGIT != 0;
+                hex &= class & HEX != 0;
+            }
+            let new_kind = IdKind {
+                digits: kind.digits && digits,
+                hex: kind.hex && hex,
+            };
+            if delimiter || !id_like(shared - run.start + i, new_kind.digits, new_kind.hex) {
+                break;
+            }
+            let new_end = shared + i + 1;
+            match key.get_mut(shared..end) {
+                Some(segment) if new_end == end => copy_short(segment, &suffix[..=i]),
+                _ => {
+                    key.truncate(shared);
+                    key.extend_from_slice(suffix);
+                    end = new_end;
+                }
+            }
+            kind = new_kind;
+            tally.add(size.max(0) as u64);
+            at += len;
+            taken += 1;
+        }
+        (kind, end, taken, at, tally)
+    }
+
+    /// The keys [`PrefixTree::add_run`] takes when the run's segment is the key's last one,
+    /// without a delimiter (`counter:17` after `counter:16`), each checked by [`follow`];
+    /// returns what [`PrefixTree::delimited_run`] does.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn last_segment_run(
+        key: &mut Vec<u8>,
+        classes: &[u8; 256],
+        hex_delimiters: bool,
+        run: &Run,
+        first_end: usize,
+        shared: &[u32],
+        lens: &[u32],
+        suffixes: &[u8],
+        sizes: &[i64],
+    ) -> (IdKind, usize, usize, usize, Tally) {
+        let (mut kind, mut end) = (run.kind, first_end);
+        let mut tally = Tally::default();
+        let (mut at, mut taken) = (0, 0);
+        for ((&shared, &len), &size) in shared.iter().zip(lens).zip(sizes) {
+            let (shared, len) = (shared as usize, len as usize);
+            let Some(suffix) = suffixes.get(at..at + len) else {
+                break;
+            };
+            let followed = follow(key, classes, hex_delimiters, run, kind, end, shared, suffix);
+            let Some((new_kind, new_end)) = followed else {
+                break;
+            };
+            (kind, end) = (new_kind, new_end);
+            tally.add(size.max(0) as u64);
+            at += len;
+            taken += 1;
+        }
+        (kind, end, taken, at, tally)
     }
 
     /// What [`PrefixTree::add_run`] needs of the previous key's path: its last id-like step,
