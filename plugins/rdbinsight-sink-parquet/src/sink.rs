@@ -168,6 +168,10 @@ impl RunCtx {
                 Encoding::DELTA_BINARY_PACKED,
             )
             .set_column_encoding(ColumnPath::from(schema::DB), Encoding::DELTA_BINARY_PACKED)
+            .set_column_encoding(
+                ColumnPath::from(schema::EXPIRE_AT),
+                Encoding::DELTA_BINARY_PACKED,
+            )
             .set_sorting_columns(Some(sorting))
             .set_created_by(format!("rdbinsight {}", self.run.tool_version))
             .build()
