@@ -250,9 +250,8 @@ fn hex_words(bytes: &[u8]) -> Option<bool> {
     }
 }
 
-/// Copies `src` into `dst` (of the same length): byte by byte when short, up to 32 bytes as
-/// two overlapping copies of a fixed size (a library call costs more than the bytes of an id
-/// or a token).
+/// Copies `src` into `dst` (of the same length): up to 32 bytes as two overlapping copies of
+/// a fixed size (a library call costs more than the bytes of an id or a token).
 #[inline(always)]
 fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
@@ -265,16 +264,25 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
             dst[n - $w..].copy_from_slice(&src[n - $w..]);
         }};
     }
+    // (A loop over the bytes would be turned into a library call by the compiler.)
     match n {
-        0..=4 => {
-            for (d, s) in dst.iter_mut().zip(src) {
-                *d = *s;
-            }
-        }
+        0 => {}
+        1 => dst[0] = src[0],
+        2..=4 => two_copies!(2),
         5..=8 => two_copies!(4),
         9..=16 => two_copies!(8),
         17..=32 => two_copies!(16),
         _ => dst.copy_from_slice(src),
+    }
+}
+
+/// Makes `key` its first `at` bytes and then `bytes`.
+#[inline(always)]
+fn put_at(key: &mut Vec<u8>, at: usize, bytes: &[u8]) {
+    let len = at + bytes.len();
+    key.resize(len, 0);
+    if let Some(tail) = key.get_mut(at..len) {
+        copy_short(tail, bytes);
     }
 }
 
@@ -334,8 +342,7 @@ fn follow(
             if new_end == end {
                 copy_short(&mut key[shared..new_end], &suffix[..i + 1]);
             } else {
-                key.truncate(shared);
-                key.extend_from_slice(suffix);
+                put_at(key, shared, suffix);
             }
             new_end
         }
@@ -347,12 +354,7 @@ fn follow(
             {
                 return None;
             }
-            if shared + suffix.len() == key.len() {
-                copy_short(&mut key[shared..], suffix);
-            } else {
-                key.truncate(shared);
-                key.extend_from_slice(suffix);
-            }
+            put_at(key, shared, suffix);
             key.len()
         }
     };
@@ -828,8 +830,7 @@ impl PrefixTree {
             match key.get_mut(shared..end) {
                 Some(segment) if new_end == end => copy_short(segment, &suffix[..=i]),
                 _ => {
-                    key.truncate(shared);
-                    key.extend_from_slice(suffix);
+                    put_at(key, shared, suffix);
                     end = new_end;
                 }
             }
