@@ -469,6 +469,25 @@ pub struct PrefixTree {
     run_skip: usize,
     /// Calls to skip after the next try that takes no key.
     run_backoff: usize,
+    /// The key before the previous one, with its path, when its shape differs (see
+    /// [`PrefixTree::add_front_coded`]).
+    alternate: Alternate,
+    /// Reused for the next key in full.
+    next: Vec<u8>,
+    /// Keys walked from the top (by [`PrefixTree::add_text`]), for tests.
+    #[cfg(test)]
+    walks: usize,
+}
+
+/// What [`PrefixTree`] keeps of the key before the previous one: its `key`, `path`,
+/// `pending`, `last_valid` and `last_ascii`.
+#[derive(Default)]
+struct Alternate {
+    key: Vec<u8>,
+    path: Vec<Step>,
+    pending: Tally,
+    last_valid: bool,
+    last_ascii: bool,
 }
 
 /// Most calls of [`PrefixTree::add_run`] skipped after a try that takes no key.
@@ -512,6 +531,10 @@ impl PrefixTree {
             hex_delimiters: delimiters.chars().any(|c| c.is_ascii_hexdigit()),
             run_skip: 0,
             run_backoff: 1,
+            alternate: Alternate::default(),
+            next: Vec::new(),
+            #[cfg(test)]
+            walks: 0,
             path: Vec::with_capacity(MAX_DEPTH),
             classes: delimiters.is_ascii().then(|| byte_classes(delimiters)),
         }
@@ -584,14 +607,35 @@ impl PrefixTree {
                 previous_len: self.key.len(),
             });
         }
-        if !self.same_path(shared, suffix, bytes) {
-            self.key.truncate(shared);
-            self.key.extend_from_slice(suffix);
-            let key = std::mem::take(&mut self.key);
-            self.add_text(&key, shared, bytes);
-            self.key = key;
+        if self.same_path(shared, suffix, bytes) {
+            return Ok(());
         }
+        let mut next = std::mem::take(&mut self.next);
+        next.clear();
+        next.extend_from_slice(&self.key[..shared]);
+        next.extend_from_slice(suffix);
+        // Keys of two shapes may take turns (`user:1:attrs`, `user:1:profile`,
+        // `user:10:attrs`, `user:10:profile`...): the key before the previous one may have
+        // the path the new key takes; else the new key is added afresh in its place, and the
+        // previous key becomes the one before.
+        self.swap_alternate();
+        let shared = shared_len(&self.key, &next);
+        if !self.same_path(shared, &next[shared..], bytes) {
+            self.add_text(&next, shared, bytes);
+            std::mem::swap(&mut self.key, &mut next);
+        }
+        self.next = next;
         Ok(())
+    }
+
+    /// Swaps the previous key (and its path) with the one before it.
+    fn swap_alternate(&mut self) {
+        let a = &mut self.alternate;
+        std::mem::swap(&mut self.key, &mut a.key);
+        std::mem::swap(&mut self.path, &mut a.path);
+        std::mem::swap(&mut self.pending, &mut a.pending);
+        std::mem::swap(&mut self.last_valid, &mut a.last_valid);
+        std::mem::swap(&mut self.last_ascii, &mut a.last_ascii);
     }
 
     /// The fast path of sorted keys such as `user:1001:profile` after `user:1000:profile`:
@@ -932,6 +976,10 @@ impl PrefixTree {
     /// Adds one key, whose first `shared` bytes equal those of the key added before it.
     #[inline(never)]
     fn add_text(&mut self, key: &[u8], shared: usize, bytes: u64) {
+        #[cfg(test)]
+        {
+            self.walks += 1;
+        }
         self.flush();
         let lossy;
         let ascii = key.is_ascii();
@@ -955,6 +1003,10 @@ impl PrefixTree {
             hex_delimiters: _,
             run_skip: _,
             run_backoff: _,
+            alternate: _,
+            next: _,
+            #[cfg(test)]
+                walks: _,
         } = self;
         let mut node = root;
         node.keys += 1;
@@ -1069,6 +1121,8 @@ impl PrefixTree {
     /// The finished tree.
     pub fn finish(mut self) -> Node {
         self.flush();
+        self.swap_alternate();
+        self.flush();
         self.root.finish();
         self.root
     }
@@ -1077,6 +1131,14 @@ impl PrefixTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl PrefixTree {
+        /// Forgets the paths of the keys before (the next key is walked from the top).
+        fn forget_paths(&mut self) {
+            self.path.clear();
+            self.alternate.path.clear();
+        }
+    }
 
     /// Keys of a small alphabet with delimiters, ids and long segments, deterministic.
     fn sample_keys() -> Vec<Vec<u8>> {
@@ -1124,7 +1186,7 @@ mod tests {
             shorter
                 .add_front_coded(shared, &k[shared..], i as u64)
                 .unwrap();
-            plain.path.clear();
+            plain.forget_paths();
             plain.add_front_coded(0, k, i as u64).unwrap();
             previous = k;
         }
@@ -1143,7 +1205,7 @@ mod tests {
     fn walked(keys: &[Vec<u8>], delimiters: &str) -> String {
         let mut plain = PrefixTree::new(delimiters);
         for (i, k) in keys.iter().enumerate() {
-            plain.path.clear();
+            plain.forget_paths();
             plain.add_front_coded(0, k, i as u64).unwrap();
         }
         serde_json::to_string(&plain.finish()).unwrap()
@@ -1221,6 +1283,33 @@ mod tests {
         let (tree, runs) = by_runs(&keys, DEFAULT_DELIMITERS);
         assert_eq!(tree, walked(&keys, DEFAULT_DELIMITERS));
         assert!(runs > keys.len() * 9 / 10, "{runs} of {} keys", keys.len());
+    }
+
+    #[test]
+    fn keys_of_two_shapes_taking_turns_take_the_path_of_the_key_before() {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for i in 0..2000u64 {
+            keys.push(format!("user:{i}:attrs").into_bytes());
+            keys.push(format!("user:{i}:profile").into_bytes());
+            keys.push(format!("token:{:08x}:a", i * 0x9e37).into_bytes());
+            keys.push(format!("token:{:08x}:b", i * 0x9e37).into_bytes());
+        }
+        keys.sort();
+        let want = walked(&keys, DEFAULT_DELIMITERS);
+        let mut tree = PrefixTree::new(DEFAULT_DELIMITERS);
+        for (i, k) in keys.iter().enumerate() {
+            tree.add(k, i as u64);
+            assert_eq!(tree.last_key(), k.as_slice());
+        }
+        // Each of the four shapes walked once or so, not every other key.
+        assert!(
+            tree.walks < 40,
+            "{} of {} keys walked",
+            tree.walks,
+            keys.len()
+        );
+        assert_eq!(serde_json::to_string(&tree.finish()).unwrap(), want);
+        assert_eq!(by_runs(&keys, DEFAULT_DELIMITERS).0, want);
     }
 
     /// The tree of `keys` (sorted; key `i` of size `i`) fed as the report feeds it: chunks of
