@@ -280,7 +280,11 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
 #[inline(always)]
 fn put_at(key: &mut Vec<u8>, at: usize, bytes: &[u8]) {
     let len = at + bytes.len();
-    key.resize(len, 0);
+    if len <= key.len() {
+        key.truncate(len);
+    } else {
+        key.resize(len, 0);
+    }
     if let Some(tail) = key.get_mut(at..len) {
         copy_short(tail, bytes);
     }

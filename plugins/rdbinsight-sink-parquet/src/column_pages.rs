@@ -12,6 +12,18 @@ use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::serialized_reader::SerializedPageReader;
 
+/// One page of a column, its levels removed.
+pub enum ColumnPage {
+    /// A dictionary page: `count` PLAIN values.
+    Dictionary { values: Bytes, count: usize },
+    /// A data page of `count` values encoded `encoding`.
+    Data {
+        values: Bytes,
+        count: usize,
+        encoding: Encoding,
+    },
+}
+
 /// Reads the data pages of a column in row order.
 pub struct ColumnPages {
     path: PathBuf,
@@ -51,15 +63,17 @@ impl ColumnPages {
         {
             return None;
         }
+        // A dictionary column's dictionary pages are PLAIN (and so may be data pages the
+        // writer fell back to).
+        let dictionary = encoding == Encoding::RLE_DICTIONARY;
         metadata
             .row_groups()
             .iter()
             .all(|rg| {
                 let chunk = rg.column(column);
-                chunk
-                    .encodings()
-                    .all(|e| e == encoding || e == Encoding::RLE)
-                    && chunk.num_values() == rg.num_rows()
+                chunk.encodings().all(|e| {
+                    e == encoding || e == Encoding::RLE || (dictionary && e == Encoding::PLAIN)
+                }) && chunk.num_values() == rg.num_rows()
             })
             .then_some(column)
     }
@@ -99,6 +113,18 @@ impl ColumnPages {
 
     /// The values of the next data page and their number, or None after the last page.
     pub fn next_page(&mut self) -> Result<Option<(Bytes, usize)>> {
+        Ok(match self.next_any_page()? {
+            Some(ColumnPage::Data { values, count, .. }) => Some((values, count)),
+            Some(ColumnPage::Dictionary { .. }) => {
+                bail!(self.at(&format!("a dictionary page, expected {}", self.encoding)))
+            }
+            None => None,
+        })
+    }
+
+    /// The next page, dictionary or data (a dictionary column's data pages may be PLAIN, as
+    /// a writer falls back to when the dictionary grows too big), or None after the last.
+    pub fn next_any_page(&mut self) -> Result<Option<ColumnPage>> {
         loop {
             let rg = self.row_group;
             let pages = match &mut self.pages {
@@ -146,19 +172,32 @@ impl ColumnPages {
                     );
                     (buf.slice(levels..), num_values, encoding)
                 }
+                Page::DictionaryPage {
+                    buf, num_values, ..
+                } if self.encoding == Encoding::RLE_DICTIONARY => {
+                    return Ok(Some(ColumnPage::Dictionary {
+                        values: buf,
+                        count: num_values as usize,
+                    }));
+                }
                 Page::DictionaryPage { .. } => {
                     bail!(self.at(&format!("a dictionary page, expected {}", self.encoding)))
                 }
             };
+            let fallback = self.encoding == Encoding::RLE_DICTIONARY && encoding == Encoding::PLAIN;
             ensure!(
-                encoding == self.encoding,
+                encoding == self.encoding || fallback,
                 self.at(&format!(
                     "a page encoded {encoding}, expected {}",
                     self.encoding
                 ))
             );
             if num_values > 0 {
-                return Ok(Some((values, num_values as usize)));
+                return Ok(Some(ColumnPage::Data {
+                    values,
+                    count: num_values as usize,
+                    encoding,
+                }));
             }
         }
     }

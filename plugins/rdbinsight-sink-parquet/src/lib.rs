@@ -18,6 +18,7 @@ mod constants;
 mod decode_guard;
 mod delta;
 mod dict_chunk;
+mod dict_pages;
 mod early_sync;
 mod int_chunks;
 mod int_pages;

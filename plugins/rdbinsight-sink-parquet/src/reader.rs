@@ -19,6 +19,7 @@ use rdbinsight_sink_api::keys::DeltaKeys;
 
 use crate::constants::{constant_columns, Constant};
 use crate::decode_guard::Guarded;
+use crate::dict_pages::DictPages;
 use crate::int_pages::IntPages;
 use crate::key_pages::KeyPages;
 use crate::mapped::{self, FileBytes};
@@ -149,17 +150,24 @@ pub fn for_each_batch_with_keys(
                         .iter()
                         .copied()
                         .filter(|c| !constants.iter().any(|k| k.name == *c));
-                    // The integer columns the sink wrote are read by its own decoder, the
-                    // others (and any read as another Arrow type than Int64) through Arrow.
+                    // The integer and dictionary columns the sink wrote are read by its own
+                    // decoders, the others (and any read as another Arrow type) through Arrow.
                     let (mut own, mut decoded) = (Vec::new(), Vec::new());
                     for name in varying {
-                        let int64 = schema
-                            .field_with_name(name)
-                            .is_ok_and(|f| f.data_type() == &DataType::Int64);
+                        let data_type = schema.field_with_name(name).map(|f| f.data_type());
                         let data = metadata.metadata().clone();
-                        let pages = int64
-                            .then(|| IntPages::open(&file, input.bytes(), name, data, row_group))
-                            .flatten();
+                        let bytes = input.bytes();
+                        let pages = match data_type {
+                            Ok(DataType::Int64) => {
+                                IntPages::open(&file, bytes, name, data, row_group)
+                                    .map(OwnPages::Ints)
+                            }
+                            Ok(t) if *t == dictionary_type() => {
+                                DictPages::open(&file, bytes, name, data, row_group)
+                                    .map(OwnPages::Names)
+                            }
+                            _ => None,
+                        };
                         match pages {
                             Some(pages) => own.push((name, pages)),
                             None => decoded.push(name),
@@ -176,7 +184,7 @@ pub fn for_each_batch_with_keys(
                             extra.push((name.as_str(), array.slice(0, rows)));
                         }
                         for (name, pages) in &mut own {
-                            extra.push((*name, Arc::new(pages.take(rows)?) as ArrayRef));
+                            extra.push((*name, pages.take(rows)?));
                         }
                         let batch = with_columns(batch, &schema, extra).with_context(context)?;
                         // Room for as many suffix bytes as the last batch had.
@@ -370,6 +378,29 @@ fn batches(
     Ok(Guarded::new(file.to_path_buf(), reader))
 }
 
+/// A column the sink's own decoders read.
+enum OwnPages {
+    /// `DELTA_BINARY_PACKED` integers.
+    Ints(IntPages),
+    /// Dictionary-encoded strings.
+    Names(DictPages),
+}
+
+impl OwnPages {
+    /// The next `rows` values.
+    fn take(&mut self, rows: usize) -> Result<ArrayRef> {
+        Ok(match self {
+            OwnPages::Ints(pages) => Arc::new(pages.take(rows)?),
+            OwnPages::Names(pages) => pages.take(rows)?,
+        })
+    }
+}
+
+/// The Arrow type the string columns read as dictionaries take (see [`with_dictionaries`]).
+fn dictionary_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
 /// `schema` with its `Utf8` fields named in `names` turned into `Dictionary(Int32, Utf8)`.
 fn with_dictionaries(schema: &SchemaRef, names: &[&str]) -> SchemaRef {
     let fields: Vec<Field> = schema
@@ -377,9 +408,7 @@ fn with_dictionaries(schema: &SchemaRef, names: &[&str]) -> SchemaRef {
         .iter()
         .map(|f| {
             if names.contains(&f.name().as_str()) && f.data_type() == &DataType::Utf8 {
-                let dict =
-                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-                f.as_ref().clone().with_data_type(dict)
+                f.as_ref().clone().with_data_type(dictionary_type())
             } else {
                 f.as_ref().clone()
             }
