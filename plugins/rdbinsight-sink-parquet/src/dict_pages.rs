@@ -70,7 +70,16 @@ impl DictPages {
 
     /// The next `n` values, as a dictionary array of the row group's values.
     pub fn take(&mut self, n: usize) -> Result<ArrayRef> {
-        let mut keys = Vec::with_capacity(n);
+        if n > 0 && self.next == self.indices.len() {
+            self.next_page()?;
+        }
+        // A whole page (batches as long as the pages, as this sink writes them) is handed on
+        // as decoded, not copied.
+        let whole = self.next == 0 && n == self.indices.len();
+        let mut keys = match whole {
+            true => std::mem::take(&mut self.indices),
+            false => Vec::with_capacity(n),
+        };
         while keys.len() < n {
             if self.next == self.indices.len() {
                 self.next_page()?;
