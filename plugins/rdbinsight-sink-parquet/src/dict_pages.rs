@@ -265,10 +265,17 @@ fn unpack_into(bits: &[u8], width: u32, n: usize, out: &mut Vec<i32>) {
     let w = width as usize;
     if w <= 8 {
         // A group of eight values is `w` bytes: one word, eight shifts.
-        for group in 0..n.div_ceil(8) {
-            let word = word(group * w);
-            let values = (0..8).map(|j| ((word >> (j * w)) & mask) as i32);
-            out.extend(values.take(n - group * 8));
+        let group = |g: usize| -> [i32; 8] {
+            let word = word(g * w);
+            std::array::from_fn(|j| ((word >> (j * w)) & mask) as i32)
+        };
+        out.reserve(n);
+        // Whole groups copied at a length known when compiled, then the rest.
+        for g in 0..n / 8 {
+            out.extend_from_slice(&group(g));
+        }
+        if n % 8 > 0 {
+            out.extend_from_slice(&group(n / 8)[..n % 8]);
         }
         return;
     }
