@@ -274,7 +274,7 @@ fn unpack_into(bits: &[u8], width: u32, n: usize, out: &mut Vec<i32>) {
         for g in 0..n / 8 {
             out.extend_from_slice(&group(g));
         }
-        if n % 8 > 0 {
+        if !n.is_multiple_of(8) {
             out.extend_from_slice(&group(n / 8)[..n % 8]);
         }
         return;
