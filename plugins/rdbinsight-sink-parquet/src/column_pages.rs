@@ -102,6 +102,22 @@ impl ColumnPages {
         }
     }
 
+    /// The pages of row group `row_group` of the column `name` of the file at `path` (see
+    /// [`ColumnPages::find`] and [`ColumnPages::open`]), or None when the column is not one
+    /// `find` finds.
+    pub fn of_column(
+        path: &Path,
+        input: &Bytes,
+        name: &str,
+        metadata: Arc<ParquetMetaData>,
+        row_group: usize,
+        (physical, encoding): (PhysicalType, Encoding),
+    ) -> Option<Self> {
+        let column = Self::find(&metadata, name, physical, encoding)?;
+        let pages = Self::open(path, input.clone(), metadata, column, name, encoding);
+        Some(pages.of_row_group(row_group))
+    }
+
     /// These pages limited to those of row group `row_group`.
     pub fn of_row_group(mut self, row_group: usize) -> Self {
         self.row_group = row_group;
@@ -223,17 +239,29 @@ pub fn small_pages_file(
     array: arrow_array::ArrayRef,
     encoding: Encoding,
 ) -> PathBuf {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_encoding(encoding);
+    small_pages_file_with(path, name, array, props)
+}
+
+/// [`small_pages_file`] with the writer properties `props` (pages of 10 rows and row groups
+/// of 60 set on them).
+#[cfg(test)]
+pub fn small_pages_file_with(
+    path: &Path,
+    name: &str,
+    array: arrow_array::ArrayRef,
+    props: parquet::file::properties::WriterPropertiesBuilder,
+) -> PathBuf {
     use parquet::arrow::ArrowWriter;
-    use parquet::file::properties::WriterProperties;
     let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
         name,
         array.data_type().clone(),
         false,
     )]));
     let batch = arrow_array::RecordBatch::try_new(schema.clone(), vec![array]).unwrap();
-    let props = WriterProperties::builder()
-        .set_dictionary_enabled(false)
-        .set_encoding(encoding)
+    let props = props
         .set_data_page_row_count_limit(10)
         .set_write_batch_size(10)
         .set_max_row_group_row_count(Some(60))

@@ -44,22 +44,9 @@ impl DictPages {
         metadata: Arc<ParquetMetaData>,
         row_group: usize,
     ) -> Option<Self> {
-        let column = ColumnPages::find(
-            &metadata,
-            name,
-            PhysicalType::BYTE_ARRAY,
-            Encoding::RLE_DICTIONARY,
-        )?;
-        let pages = ColumnPages::open(
-            path,
-            input.clone(),
-            metadata,
-            column,
-            name,
-            Encoding::RLE_DICTIONARY,
-        );
+        let kind = (PhysicalType::BYTE_ARRAY, Encoding::RLE_DICTIONARY);
         Some(Self {
-            pages: pages.of_row_group(row_group),
+            pages: ColumnPages::of_column(path, input, name, metadata, row_group, kind)?,
             values: Vec::new(),
             ids: HashMap::new(),
             array: None,
@@ -304,34 +291,18 @@ mod tests {
     use arrow_array::Array;
     use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 
-    /// A file of one required string column `name` holding `values`, dictionary-encoded in
+    /// A file of one required string column `t` holding `values`, dictionary-encoded in
     /// pages of 10 rows and row groups of 60, the dictionary page limited to `dictionary_bytes`
     /// (past it, the writer falls back to PLAIN pages).
     fn dictionary_file(dir: &Path, values: &[String], dictionary_bytes: usize) -> PathBuf {
-        use parquet::arrow::ArrowWriter;
-        use parquet::file::properties::WriterProperties;
         let array: ArrayRef = Arc::new(StringArray::from_iter_values(values));
-        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
-            "t",
-            arrow_schema::DataType::Utf8,
-            false,
-        )]));
-        let batch = arrow_array::RecordBatch::try_new(schema.clone(), vec![array]).unwrap();
-        let props = WriterProperties::builder()
+        let props = parquet::file::properties::WriterProperties::builder()
             .set_dictionary_enabled(true)
-            .set_dictionary_page_size_limit(dictionary_bytes)
-            .set_data_page_row_count_limit(10)
-            .set_write_batch_size(10)
-            .set_max_row_group_row_count(Some(60))
-            .build();
-        let path = dir.join("names.parquet");
-        let file = std::fs::File::create(&path).unwrap();
-        let mut writer = ArrowWriter::try_new(file, schema, Some(props)).unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
-        path
+            .set_dictionary_page_size_limit(dictionary_bytes);
+        small_pages_file_with(&dir.join("names.parquet"), "t", array, props)
     }
 
+    use crate::column_pages::small_pages_file_with;
     use std::path::PathBuf;
 
     /// Every value of `path` read by `DictPages`, row group by row group, in takes of the

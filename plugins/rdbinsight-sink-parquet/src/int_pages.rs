@@ -36,22 +36,9 @@ impl IntPages {
         metadata: Arc<ParquetMetaData>,
         row_group: usize,
     ) -> Option<Self> {
-        let column = ColumnPages::find(
-            &metadata,
-            name,
-            PhysicalType::INT64,
-            Encoding::DELTA_BINARY_PACKED,
-        )?;
+        let kind = (PhysicalType::INT64, Encoding::DELTA_BINARY_PACKED);
         Some(Self {
-            pages: ColumnPages::open(
-                path,
-                input.clone(),
-                metadata,
-                column,
-                name,
-                Encoding::DELTA_BINARY_PACKED,
-            )
-            .of_row_group(row_group),
+            pages: ColumnPages::of_column(path, input, name, metadata, row_group, kind)?,
             values: Vec::new(),
             next: 0,
         })
