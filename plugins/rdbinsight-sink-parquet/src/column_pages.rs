@@ -24,6 +24,58 @@ pub enum ColumnPage {
     },
 }
 
+/// The decoded values of a column's current page, taken in order by batches that may span
+/// pages.
+pub struct PageValues<T> {
+    values: Vec<T>,
+    /// The next value to take.
+    next: usize,
+}
+
+impl<T: Copy> PageValues<T> {
+    /// No page decoded yet.
+    pub fn new() -> Self {
+        Self {
+            values: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// The next `n` values, `decode` filling the (empty) vector it is given with the next
+    /// page's values whenever the current page is used up (it leaves no values behind when it
+    /// fails). Values that make up one whole page (batches as long as the pages, as this sink
+    /// writes them) are handed on as decoded, not copied.
+    pub fn take(
+        &mut self,
+        n: usize,
+        mut decode: impl FnMut(&mut Vec<T>) -> Result<()>,
+    ) -> Result<Vec<T>> {
+        let mut next_page = |page: &mut Self| {
+            page.values.clear();
+            page.next = 0;
+            decode(&mut page.values)
+        };
+        if n > 0 && self.next == self.values.len() {
+            next_page(self)?;
+        }
+        if self.next == 0 && n == self.values.len() && n > 0 {
+            // The page used up: the next take decodes the next one.
+            return Ok(std::mem::take(&mut self.values));
+        }
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            if self.next == self.values.len() {
+                next_page(self)?;
+                continue;
+            }
+            let end = (self.next + n - out.len()).min(self.values.len());
+            out.extend_from_slice(&self.values[self.next..end]);
+            self.next = end;
+        }
+        Ok(out)
+    }
+}
+
 /// Reads the data pages of a column in row order.
 pub struct ColumnPages {
     path: PathBuf,

@@ -15,22 +15,25 @@ use bytes::Bytes;
 use parquet::basic::{Encoding, Type as PhysicalType};
 use parquet::file::metadata::ParquetMetaData;
 
-use crate::column_pages::{ColumnPage, ColumnPages};
+use crate::column_pages::{ColumnPage, ColumnPages, PageValues};
 use crate::varint::Cursor;
 
 /// Reads one dictionary-encoded column of one row group in row order.
 pub struct DictPages {
     pages: ColumnPages,
-    /// The row group's distinct values: its dictionary page's, then those of PLAIN pages.
+    dictionary: Dictionary,
+    /// The dictionary indices of the current page.
+    indices: PageValues<i32>,
+}
+
+/// A row group's distinct values: its dictionary page's, then those of PLAIN pages.
+#[derive(Default)]
+struct Dictionary {
     values: Vec<String>,
     /// The index of each value, made when a PLAIN page needs it.
     ids: HashMap<String, i32>,
     /// `values` as an array, made when a batch needs it after they changed.
     array: Option<ArrayRef>,
-    /// The dictionary indices of the current page.
-    indices: Vec<i32>,
-    /// The next of them.
-    next: usize,
 }
 
 impl DictPages {
@@ -47,87 +50,63 @@ impl DictPages {
         let kind = (PhysicalType::BYTE_ARRAY, Encoding::RLE_DICTIONARY);
         Some(Self {
             pages: ColumnPages::of_column(path, input, name, metadata, row_group, kind)?,
-            values: Vec::new(),
-            ids: HashMap::new(),
-            array: None,
-            indices: Vec::new(),
-            next: 0,
+            dictionary: Dictionary::default(),
+            indices: PageValues::new(),
         })
     }
 
     /// The next `n` values, as a dictionary array of the row group's values.
     pub fn take(&mut self, n: usize) -> Result<ArrayRef> {
-        if n > 0 && self.next == self.indices.len() {
-            self.next_page()?;
-        }
-        // A whole page (batches as long as the pages, as this sink writes them) is handed on
-        // as decoded, not copied.
-        let whole = self.next == 0 && n == self.indices.len();
-        let mut keys = match whole {
-            true => std::mem::take(&mut self.indices),
-            false => Vec::with_capacity(n),
-        };
-        while keys.len() < n {
-            if self.next == self.indices.len() {
-                self.next_page()?;
-                continue;
-            }
-            let end = (self.next + n - keys.len()).min(self.indices.len());
-            keys.extend_from_slice(&self.indices[self.next..end]);
-            self.next = end;
-        }
-        let values = match &self.array {
-            Some(array) => array.clone(),
-            None => {
-                let array: ArrayRef = Arc::new(StringArray::from_iter_values(&self.values));
-                self.array = Some(array.clone());
-                array
-            }
-        };
+        let (pages, dictionary) = (&mut self.pages, &mut self.dictionary);
+        let keys = self
+            .indices
+            .take(n, |indices| Self::decode(pages, dictionary, indices))?;
         let keys = Int32Array::from(keys);
         // SAFETY: every index of a page is checked to be one of the values when the page is
-        // decoded (`next_page`), and the values only grow after that (a row group has one
+        // decoded (`decode`), and the values only grow after that (a row group has one
         // dictionary page, and PLAIN pages only add values).
         #[allow(unsafe_code)]
-        let array = unsafe { DictionaryArray::<Int32Type>::new_unchecked(keys, values) };
+        let array =
+            unsafe { DictionaryArray::<Int32Type>::new_unchecked(keys, dictionary.array()) };
         Ok(Arc::new(array))
     }
 
-    /// Reads pages up to the next data page and decodes its indices.
-    fn next_page(&mut self) -> Result<()> {
+    /// Reads the pages of `pages` up to the next data page (a dictionary page into
+    /// `dictionary`) and decodes its indices into `indices`.
+    fn decode(
+        pages: &mut ColumnPages,
+        dictionary: &mut Dictionary,
+        indices: &mut Vec<i32>,
+    ) -> Result<()> {
         loop {
-            let page = self.pages.next_any_page()?;
-            let Some(page) = page else {
-                bail!(self.pages.at("the column ends before the other columns"));
+            let Some(page) = pages.next_any_page()? else {
+                bail!(pages.at("the column ends before the other columns"));
             };
-            self.indices.clear();
-            self.next = 0;
             let decoded = match page {
                 ColumnPage::Dictionary { values, count } => {
-                    let decoded = self.set_dictionary(&values, count);
-                    decoded.map_err(|e| e.context(self.pages.at("bad dictionary page")))?;
+                    let decoded = dictionary.set(&values, count);
+                    decoded.map_err(|e| e.context(pages.at("bad dictionary page")))?;
                     continue;
                 }
                 ColumnPage::Data {
                     values,
                     count,
                     encoding: Encoding::PLAIN,
-                } => self.add_plain(&values, count),
-                ColumnPage::Data { values, count, .. } => {
-                    hybrid_indices(&values, count, &mut self.indices)
-                }
+                } => dictionary.add_plain(&values, count, indices),
+                ColumnPage::Data { values, count, .. } => hybrid_indices(&values, count, indices),
             };
-            let values = self.values.len();
-            let checked = decoded.and_then(|()| check_indices(&self.indices, values));
+            let checked = decoded.and_then(|()| check_indices(indices, dictionary.values.len()));
             return checked.map_err(|e| {
-                self.indices.clear();
-                e.context(self.pages.at("bad data page"))
+                indices.clear();
+                e.context(pages.at("bad data page"))
             });
         }
     }
+}
 
+impl Dictionary {
     /// Takes the `count` values of a dictionary page as the row group's values.
-    fn set_dictionary(&mut self, plain: &[u8], count: usize) -> Result<()> {
+    fn set(&mut self, plain: &[u8], count: usize) -> Result<()> {
         // The indices taken before stay valid only while the values do not shrink.
         ensure!(self.values.is_empty(), "a second dictionary page");
         self.array = None;
@@ -137,22 +116,16 @@ impl DictPages {
         })
     }
 
-    /// The `count` values of a PLAIN data page as indices, new values added to the row
-    /// group's.
-    fn add_plain(&mut self, plain: &[u8], count: usize) -> Result<()> {
+    /// The `count` values of a PLAIN data page as indices into `indices`, new values added
+    /// to the row group's.
+    fn add_plain(&mut self, plain: &[u8], count: usize, indices: &mut Vec<i32>) -> Result<()> {
         if self.ids.len() < self.values.len() {
             self.ids = (0..)
                 .zip(&self.values)
                 .map(|(i, v)| (v.clone(), i))
                 .collect();
         }
-        let Self {
-            values,
-            ids,
-            array,
-            indices,
-            ..
-        } = self;
+        let Self { values, ids, array } = self;
         for_each_plain(plain, count, |value| {
             let id = match ids.get(value) {
                 Some(&id) => id,
@@ -167,6 +140,14 @@ impl DictPages {
             indices.push(id);
             Ok(())
         })
+    }
+
+    /// The values as an array (made once after each change).
+    fn array(&mut self) -> ArrayRef {
+        let values = &self.values;
+        self.array
+            .get_or_insert_with(|| Arc::new(StringArray::from_iter_values(values)))
+            .clone()
     }
 }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use parquet::basic::{Encoding, Type as PhysicalType};
 use parquet::file::metadata::ParquetMetaData;
 
-use crate::column_pages::ColumnPages;
+use crate::column_pages::{ColumnPages, PageValues};
 use crate::delta::delta_binary_packed;
 use crate::varint::Cursor;
 
@@ -20,9 +20,7 @@ use crate::varint::Cursor;
 pub struct IntPages {
     pages: ColumnPages,
     /// The decoded values of the current page.
-    values: Vec<i64>,
-    /// The next value of the current page.
-    next: usize,
+    values: PageValues<i64>,
 }
 
 impl IntPages {
@@ -39,51 +37,33 @@ impl IntPages {
         let kind = (PhysicalType::INT64, Encoding::DELTA_BINARY_PACKED);
         Some(Self {
             pages: ColumnPages::of_column(path, input, name, metadata, row_group, kind)?,
-            values: Vec::new(),
-            next: 0,
+            values: PageValues::new(),
         })
     }
 
     /// The next `n` values. Values that make up one whole page (batches as long as the
     /// pages, as this sink writes them) become the array as decoded, not copied.
     pub fn take(&mut self, n: usize) -> Result<Int64Array> {
-        if n > 0 && self.next == self.values.len() {
-            self.next_page()?;
-        }
-        if self.next == 0 && n == self.values.len() && n > 0 {
-            // The page used up: the next take decodes the next one.
-            return Ok(Int64Array::from(std::mem::take(&mut self.values)));
-        }
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            if self.next == self.values.len() {
-                self.next_page()?;
-                continue;
-            }
-            let end = (self.next + n - out.len()).min(self.values.len());
-            out.extend_from_slice(&self.values[self.next..end]);
-            self.next = end;
-        }
-        Ok(Int64Array::from(out))
+        let pages = &mut self.pages;
+        let values = self.values.take(n, |values| Self::decode(pages, values))?;
+        Ok(Int64Array::from(values))
     }
 
-    /// Decodes the next data page.
-    fn next_page(&mut self) -> Result<()> {
-        let Some((bytes, num_values)) = self.pages.next_page()? else {
-            bail!(self.pages.at("the column ends before the other columns"));
+    /// Decodes the next data page of `pages` into `values`.
+    fn decode(pages: &mut ColumnPages, values: &mut Vec<i64>) -> Result<()> {
+        let Some((bytes, num_values)) = pages.next_page()? else {
+            bail!(pages.at("the column ends before the other columns"));
         };
-        self.values.clear();
-        self.next = 0;
-        let decoded = delta_binary_packed(&mut Cursor::new(&bytes), &mut self.values);
+        let decoded = delta_binary_packed(&mut Cursor::new(&bytes), values);
         let problem = match decoded {
             Ok(n) if n == num_values => return Ok(()),
-            Ok(n) => anyhow::anyhow!(self.pages.at(&format!(
+            Ok(n) => anyhow::anyhow!(pages.at(&format!(
                 "the page holds {num_values} values but its run {n}"
             ))),
-            Err(e) => e.context(self.pages.at("bad page")),
+            Err(e) => e.context(pages.at("bad page")),
         };
         // No values of a bad page are handed out.
-        self.values.clear();
+        values.clear();
         Err(problem)
     }
 }
