@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::order::{body_at, digit, Entry, WINDOW};
+use super::order::{body_at, digit, touch_rows, Entry, GATHER, WINDOW};
 use super::rows::{db_key, length_prefix, LEN_BYTES};
 
 /// Buffer of the spill file writer.
@@ -53,8 +53,12 @@ impl RunWriter {
 
 /// Where a run's rows come from.
 pub enum Run {
-    /// Rows sorted in memory.
-    Memory { arena: Vec<u8>, entries: Vec<Entry> },
+    /// Rows sorted in memory: those of `entries[from..]`.
+    Memory {
+        arena: Vec<u8>,
+        entries: Vec<Entry>,
+        from: usize,
+    },
     /// A spill file.
     File(PathBuf),
 }
@@ -171,10 +175,14 @@ struct Cursor {
 impl Cursor {
     fn open(run: Run) -> Result<Option<Self>> {
         let source = match run {
-            Run::Memory { arena, entries } => Source::Memory {
+            Run::Memory {
                 arena,
                 entries,
-                next: 0,
+                from,
+            } => Source::Memory {
+                arena,
+                entries,
+                next: from,
             },
             Run::File(path) => Source::File(RunReader::open(path)?),
         };
@@ -198,6 +206,12 @@ impl Cursor {
                 let Some(e) = entries.get(*next) else {
                     return Ok(false);
                 };
+                if *next % GATHER == 0 {
+                    // Rows in sorted order lie all over the arena: the misses of the next
+                    // rows are paid together.
+                    let ahead = entries.get(*next..).unwrap_or_default();
+                    touch_rows(&ahead[..ahead.len().min(GATHER)], arena);
+                }
                 *next += 1;
                 let body = body_at(arena, e.offset)?;
                 let start = e.offset as usize + LEN_BYTES;

@@ -2,8 +2,9 @@
 //!
 //! Rows are kept in a compact row form ([`rows`]) in an arena; when the arena reaches half the
 //! budget it is ordered ([`order`]) and written as a run file by a spill thread ([`spill`])
-//! while the other half fills. At the end the runs, and the rows still in memory, are merged
-//! ([`merge`]), at most [`fan_in`] files at a time (extra passes when there are more), so open
+//! while the other half fills. At the end the run in flight stops writing, and the runs, the
+//! rows it had not written yet and the rows still in memory are merged ([`merge`]), at most
+//! [`fan_in`] files at a time (extra passes when there are more), so open
 //! files stay bounded whatever the number of keys, and the merged rows are decoded by column
 //! ([`sorted`]) for the writer.
 
@@ -28,7 +29,7 @@ use rows::{encode_row, Columns};
 pub use rows::{Constants, Names};
 pub use sorted::SortedColumns;
 use sorted::SortedMeta;
-use spill::Spiller;
+use spill::{Spilled, Spiller};
 
 /// Most run files open at once during a merge.
 pub const FAN_IN: usize = 32;
@@ -223,11 +224,23 @@ impl Sorter {
         let entries = std::mem::take(&mut self.entries);
         spiller.write(arena, entries, path.clone())?;
         self.runs.push(path);
-        if let Some((arena, entries)) = spare {
+        if let Some(Spilled {
+            mut arena,
+            mut entries,
+            written,
+        }) = spare
+        {
+            anyhow::ensure!(
+                written == entries.list.len(),
+                "sort run cut short: {written} of {} rows written",
+                entries.list.len()
+            );
             // A huge key made an arena grow past the budget: give that memory back.
             if arena.capacity() <= 2 * self.budget {
+                arena.clear();
                 self.arena = arena;
             }
+            entries.clear();
             self.entries = entries;
         }
         Ok(())
@@ -252,12 +265,35 @@ impl Sorter {
         };
         // Names a row encoder coded since this side last looked.
         self.names.refresh()?;
-        // The rows in memory are ordered while the spill thread writes the last full arena.
+        // The rows in memory are ordered while the spill thread writes the last full arena,
+        // which then stops: the rows it has not written yet are merged from memory.
         self.entries.sort(&self.arena)?;
-        if let Some(spiller) = &mut self.spiller {
-            spiller.wait()?;
-        }
+        let in_flight = match &mut self.spiller {
+            Some(spiller) => spiller.hurry()?,
+            None => None,
+        };
         self.spiller = None;
+        let mut in_memory = Vec::with_capacity(2);
+        if let Some(Spilled {
+            arena,
+            entries,
+            written,
+        }) = in_flight
+        {
+            // The run in flight is the last one named.
+            if written == 0 {
+                if let Some(path) = self.runs.pop() {
+                    remove_if_there(&path)?;
+                }
+            }
+            if written < entries.list.len() {
+                in_memory.push(Run::Memory {
+                    arena,
+                    entries: entries.list,
+                    from: written,
+                });
+            }
+        }
         let fan_in = fan_in();
         while self.runs.len() > fan_in {
             let group: Vec<PathBuf> = self.runs.drain(..fan_in).collect();
@@ -277,9 +313,11 @@ impl Sorter {
             .into_iter()
             .map(Run::File)
             .collect();
+        runs.extend(in_memory);
         runs.push(Run::Memory {
             arena: std::mem::take(&mut self.arena),
             entries: std::mem::take(&mut self.entries).list,
+            from: 0,
         });
         let meta = Arc::new(SortedMeta::new(&self.names, constants));
         decode::decode_sorted(meta, |take| merge::merge(runs, take), emit)?;
@@ -288,12 +326,22 @@ impl Sorter {
     }
 
     /// Removes the spill directory (after success or on abort), once the run in flight, if
-    /// any, is written.
+    /// any, has stopped.
     pub fn cleanup(&mut self) {
         self.spiller = None;
         if self.next_run > 0 {
             let _ = std::fs::remove_dir_all(&self.spill_dir);
         }
+    }
+}
+
+/// Removes the file at `path`, if there is one.
+fn remove_if_there(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -454,6 +502,77 @@ mod tests {
         assert!(rows_of(&got) == rows_of(&input), "every column kept");
         let keys = keys_of(&got);
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// The rows of one batch in an arena of their own, and their entries in arrival order.
+    fn rows_held(rows: usize) -> (Vec<u8>, Entries) {
+        let mut sorter = Sorter::new(1 << 30, PathBuf::from("unused"));
+        sorter.push(&sample_batch(&run(), "i", 0, rows)).unwrap();
+        assert_eq!(sorter.spilled_runs(), 0);
+        (
+            std::mem::take(&mut sorter.arena),
+            std::mem::take(&mut sorter.entries),
+        )
+    }
+
+    /// A run told to hurry part way through its file (the input has ended): the rows it wrote
+    /// are merged from the file and the others from memory, each once, in order.
+    #[test]
+    fn a_run_stopped_part_way_is_merged_from_its_file_and_from_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (arena, mut entries) = rows_held(5000);
+        entries.sort(&arena).unwrap();
+        let want: Vec<Vec<u8>> = entries
+            .list
+            .iter()
+            .map(|e| order::body_at(&arena, e.offset).unwrap().to_vec())
+            .collect();
+        let path = dir.path().join("run");
+        let mut w = RunWriter::create(&path).unwrap();
+        let asked = std::cell::Cell::new(0);
+        let stop = || {
+            asked.set(asked.get() + 1);
+            asked.get() > 3
+        };
+        let written = order::for_each_body(&entries.list, &arena, stop, |b| w.write(b)).unwrap();
+        w.close().unwrap();
+        assert_eq!(written, 3 * order::GATHER);
+        let runs = vec![
+            Run::File(path),
+            Run::Memory {
+                arena,
+                entries: entries.list,
+                from: written,
+            },
+        ];
+        let mut got = Vec::new();
+        merge::merge(runs, |b| {
+            got.push(b.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "rows in order, each once");
+    }
+
+    /// A run told to hurry before its file is begun is ordered but not written: no file.
+    #[test]
+    fn a_run_told_to_hurry_before_its_file_is_begun_leaves_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let (arena, entries) = rows_held(3000);
+        let mut sorted = Entries::default();
+        sorted.append(&entries, 0);
+        sorted.sort(&arena).unwrap();
+        let want: Vec<u32> = sorted.list.iter().map(|e| e.offset).collect();
+        let mut spiller = Spiller::start().unwrap();
+        assert!(spiller.hurry().unwrap().is_none(), "nothing in flight");
+        let path = dir.path().join("run");
+        spiller.write(arena, entries, path.clone()).unwrap();
+        let spilled = spiller.wait().unwrap().unwrap();
+        assert_eq!(spilled.written, 0);
+        assert!(!path.exists());
+        let got: Vec<u32> = spilled.entries.list.iter().map(|e| e.offset).collect();
+        assert!(got == want, "ordered all the same");
     }
 
     /// The merged rows are decoded on a thread of their own: when the receiver of the

@@ -166,7 +166,7 @@ pub fn body_at(arena: &[u8], offset: u32) -> Result<&[u8]> {
 }
 
 /// Rows whose cache lines are loaded together ([`touch_rows`]) before they are used.
-const GATHER: usize = 32;
+pub const GATHER: usize = 32;
 
 /// Bytes of a cache line.
 const LINE: usize = 64;
@@ -176,7 +176,7 @@ const LINE: usize = 64;
 /// all over the arena, and their misses are then paid together rather than one after the
 /// other where the rows are used.
 #[inline(always)]
-fn touch_rows(entries: &[Entry], arena: &[u8]) {
+pub fn touch_rows(entries: &[Entry], arena: &[u8]) {
     let mut touched = 0u8;
     for e in entries {
         let at = e.offset as usize;
@@ -187,19 +187,26 @@ fn touch_rows(entries: &[Entry], arena: &[u8]) {
 }
 
 /// Calls `f` with the body of every entry's row, in the entries' order, [`GATHER`] rows at a
-/// time loaded together first ([`touch_rows`]).
+/// time loaded together first ([`touch_rows`]), until `stop` says so (asked before each
+/// [`GATHER`] rows); how many rows it was called with.
 pub fn for_each_body(
     entries: &[Entry],
     arena: &[u8],
+    stop: impl Fn() -> bool,
     mut f: impl FnMut(&[u8]) -> Result<()>,
-) -> Result<()> {
+) -> Result<usize> {
+    let mut done = 0;
     for block in entries.chunks(GATHER) {
+        if stop() {
+            break;
+        }
         touch_rows(block, arena);
         for e in block {
             f(body_at(arena, e.offset)?)?;
         }
+        done += block.len();
     }
-    Ok(())
+    Ok(done)
 }
 
 /// Sorts `entries` (digits at level 0) of rows of one db by the keys of their rows in `arena`.

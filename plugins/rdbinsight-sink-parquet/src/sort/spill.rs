@@ -1,9 +1,13 @@
 //! Writing sorted runs on a thread of its own: while the sort thread fills one arena with the
 //! next rows, the full one is ordered and written to its run file here. At most one run is in
-//! flight, and its buffers come back to be filled again.
+//! flight, and its buffers come back to be filled again. When the input ends, the run in
+//! flight is told to hurry: it stops writing, so that the merge need not wait for the rest of
+//! its rows to go to disk and come back; those stay in memory as a run of their own.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Context, Result};
@@ -18,23 +22,47 @@ struct Job {
     path: PathBuf,
 }
 
-/// Emptied buffers of a written run, or why it could not be written.
-type Done = Result<(Vec<u8>, Entries)>;
+/// A run handed back by the spill thread: its buffers, its entries in order, and how many of
+/// them (the first) its file holds; fewer than all when it was told to hurry.
+pub struct Spilled {
+    /// The run's rows.
+    pub arena: Vec<u8>,
+    /// The run's entries, ordered.
+    pub entries: Entries,
+    /// Rows written to the run file, in the entries' order; no file when none.
+    pub written: usize,
+}
+
+/// A run handed back, or why it could not be written.
+type Done = Result<Spilled>;
 
 /// The spill thread and the run it is writing, if any.
 pub struct Spiller {
     jobs: Option<SyncSender<Job>>,
     done: Receiver<Done>,
     pending: bool,
+    /// Set when the input has ended: the run in flight stops writing.
+    hurry: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Orders `entries` and writes their rows, in order, to a new run file at `path`.
-fn write_run(arena: &[u8], entries: &mut Entries, path: &std::path::Path) -> Result<()> {
+/// Orders `entries` and writes their rows, in order, to a new run file at `path`, until
+/// `hurry` is set; how many rows were written (none: no file).
+fn write_run(
+    arena: &[u8],
+    entries: &mut Entries,
+    path: &std::path::Path,
+    hurry: &AtomicBool,
+) -> Result<usize> {
     entries.sort(arena)?;
+    let hurried = || hurry.load(Ordering::Relaxed);
+    if hurried() {
+        return Ok(0);
+    }
     let mut w = RunWriter::create(path)?;
-    order::for_each_body(&entries.list, arena, |body| w.write(body))?;
-    w.close()
+    let written = order::for_each_body(&entries.list, arena, hurried, |body| w.write(body))?;
+    w.close()?;
+    Ok(written)
 }
 
 impl Spiller {
@@ -42,18 +70,20 @@ impl Spiller {
     pub fn start() -> Result<Self> {
         let (jobs, inbox) = sync_channel::<Job>(1);
         let (outbox, done) = sync_channel::<Done>(1);
+        let hurry = Arc::new(AtomicBool::new(false));
+        let told = Arc::clone(&hurry);
         let thread = std::thread::Builder::new()
             .name("rdbinsight-spill".into())
             .spawn(move || {
                 for mut job in inbox {
-                    let written = write_run(&job.arena, &mut job.entries, &job.path)
+                    let written = write_run(&job.arena, &mut job.entries, &job.path, &told)
                         .with_context(|| format!("writing sort run {}", job.path.display()));
-                    job.arena.clear();
-                    job.entries.clear();
-                    if outbox
-                        .send(written.map(|()| (job.arena, job.entries)))
-                        .is_err()
-                    {
+                    let spilled = written.map(|written| Spilled {
+                        arena: job.arena,
+                        entries: job.entries,
+                        written,
+                    });
+                    if outbox.send(spilled).is_err() {
                         return;
                     }
                 }
@@ -63,12 +93,13 @@ impl Spiller {
             jobs: Some(jobs),
             done,
             pending: false,
+            hurry,
             thread: Some(thread),
         })
     }
 
-    /// Waits for the run in flight, if any; returns its emptied buffers.
-    pub fn wait(&mut self) -> Result<Option<(Vec<u8>, Entries)>> {
+    /// Waits for the run in flight, if any, and hands it back.
+    pub fn wait(&mut self) -> Result<Option<Spilled>> {
         if !std::mem::take(&mut self.pending) {
             return Ok(None);
         }
@@ -76,6 +107,13 @@ impl Spiller {
             Ok(done) => done.map(Some),
             Err(_) => Err(anyhow!("the sort's spill thread stopped")),
         }
+    }
+
+    /// Tells the run in flight, if any, to stop writing (the input has ended), and hands it
+    /// back with how many of its rows its file holds.
+    pub fn hurry(&mut self) -> Result<Option<Spilled>> {
+        self.hurry.store(true, Ordering::Relaxed);
+        self.wait()
     }
 
     /// Hands a full arena over to be written to `path` (after the run in flight: call
@@ -97,10 +135,10 @@ impl Spiller {
 }
 
 impl Drop for Spiller {
-    /// Lets the run in flight finish (its file is then removed with the spill directory).
+    /// Lets the run in flight stop (its file is then removed with the spill directory).
     fn drop(&mut self) {
         self.jobs = None;
-        let _ = self.wait();
+        let _ = self.hurry();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
