@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 
-use super::rows::{length_prefix, LEN_BYTES};
+use super::rows::LEN_BYTES;
 use super::sorted::{SortedBuilder, SortedColumns, SortedMeta};
 
 /// Bytes of merged rows handed over at once (a block holds at least one row, whatever its
@@ -42,7 +42,8 @@ pub fn for_each_row(block: &[u8], mut f: impl FnMut(&[u8], usize) -> Result<()>)
     Ok(())
 }
 
-/// Runs `merge`, which calls the function it is given with every row body in order, and turns
+/// Runs `merge`, which calls the function it is given with every row in order (framed: length
+/// prefix and body), and turns
 /// those rows into [`SortedColumns`] (one per block of about [`BLOCK_BYTES`]) handed to
 /// `emit`, on a second thread.
 pub fn decode_sorted(
@@ -66,9 +67,8 @@ pub fn decode_sorted(
         let stopped = || anyhow!("the thread decoding sorted rows stopped");
         let mut block = Vec::with_capacity(2 * BLOCK_BYTES);
         let mut rows = 0;
-        let merged = merge(&mut |body: &[u8]| {
-            block.extend_from_slice(&length_prefix(body)?);
-            block.extend_from_slice(body);
+        let merged = merge(&mut |row: &[u8]| {
+            block.extend_from_slice(row);
             rows += 1;
             if block.len() >= BLOCK_BYTES {
                 // The block goes with its columns to the writer: not given back.

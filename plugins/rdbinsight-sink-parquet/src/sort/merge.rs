@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::order::{body_at, digit, touch_rows, Entry, GATHER, WINDOW};
-use super::rows::{db_key, length_prefix, LEN_BYTES};
+use super::rows::{db_key, LEN_BYTES};
 
 /// Buffer of the spill file writer.
 const IO_BUFFER: usize = 256 << 10;
@@ -33,12 +33,11 @@ impl RunWriter {
         })
     }
 
-    /// Appends one row body.
-    pub fn write(&mut self, body: &[u8]) -> Result<()> {
-        let len = length_prefix(body)?;
+    /// Appends one row, framed (its length prefix and body, as the arena and the merge hand
+    /// rows over).
+    pub fn write(&mut self, row: &[u8]) -> Result<()> {
         self.out
-            .write_all(&len)
-            .and_then(|_| self.out.write_all(body))
+            .write_all(row)
             .with_context(|| format!("cannot write spill file {}", self.path.display()))
     }
 
@@ -238,6 +237,16 @@ impl Cursor {
         }
     }
 
+    /// The head row framed: its length prefix (just before the body in the arena and in the
+    /// file buffer) and body.
+    fn row(&self) -> &[u8] {
+        let framed = self.body.start.saturating_sub(LEN_BYTES)..self.body.end;
+        match &self.source {
+            Source::Memory { arena, .. } => &arena[framed],
+            Source::File(reader) => &reader.buffer[framed],
+        }
+    }
+
     fn key(&self) -> &[u8] {
         &self.body()[self.key.clone()]
     }
@@ -257,7 +266,8 @@ impl Cursor {
     }
 }
 
-/// Merges `runs` into one stream of row bodies in (db, key) order.
+/// Merges `runs` into one stream of rows in (db, key) order, each framed (its length prefix
+/// and body) as run files hold it, so that it is copied on in one piece.
 ///
 /// A tournament ("loser") tree over the runs' head rows: each inner node keeps the run that
 /// lost the match played there, so replacing the winner's row costs one comparison per level
@@ -292,7 +302,7 @@ pub fn merge(runs: Vec<Run>, mut emit: impl FnMut(&[u8]) -> Result<()>) -> Resul
     let mut live = k;
     loop {
         let top = &mut cursors[winner];
-        emit(top.body())?;
+        emit(top.row())?;
         if !top.advance()? {
             top.head = EXHAUSTED;
             live -= 1;

@@ -299,8 +299,8 @@ impl Sorter {
             let group: Vec<PathBuf> = self.runs.drain(..fan_in).collect();
             let path = self.new_run_path()?;
             let mut w = RunWriter::create(&path)?;
-            merge::merge(group.iter().cloned().map(Run::File).collect(), |body| {
-                w.write(body)
+            merge::merge(group.iter().cloned().map(Run::File).collect(), |row| {
+                w.write(row)
             })?;
             w.close()?;
             for p in &group {
@@ -525,7 +525,7 @@ mod tests {
         let want: Vec<Vec<u8>> = entries
             .list
             .iter()
-            .map(|e| order::body_at(&arena, e.offset).unwrap().to_vec())
+            .map(|e| order::row_at(&arena, e.offset).unwrap().to_vec())
             .collect();
         let path = dir.path().join("run");
         let mut w = RunWriter::create(&path).unwrap();
@@ -534,7 +534,7 @@ mod tests {
             asked.set(asked.get() + 1);
             asked.get() > 3
         };
-        let written = order::for_each_body(&entries.list, &arena, stop, |b| w.write(b)).unwrap();
+        let written = order::for_each_row(&entries.list, &arena, stop, |r| w.write(r)).unwrap();
         w.close().unwrap();
         assert_eq!(written, 3 * order::GATHER);
         let runs = vec![

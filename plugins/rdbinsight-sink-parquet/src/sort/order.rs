@@ -165,6 +165,17 @@ pub fn body_at(arena: &[u8], offset: u32) -> Result<&[u8]> {
     body_of(arena, at, len)
 }
 
+/// The row starting at `offset` in `arena`: its length prefix and body, framed as run files
+/// and merged blocks hold rows.
+pub fn row_at(arena: &[u8], offset: u32) -> Result<&[u8]> {
+    let at = offset as usize;
+    let len = len_at(arena, at).context("sort arena: row offset out of range")?;
+    (at + LEN_BYTES)
+        .checked_add(len)
+        .and_then(|end| arena.get(at..end))
+        .context("sort arena: row out of range")
+}
+
 /// Rows whose cache lines are loaded together ([`touch_rows`]) before they are used.
 pub const GATHER: usize = 32;
 
@@ -186,10 +197,10 @@ pub fn touch_rows(entries: &[Entry], arena: &[u8]) {
     std::hint::black_box(touched);
 }
 
-/// Calls `f` with the body of every entry's row, in the entries' order, [`GATHER`] rows at a
-/// time loaded together first ([`touch_rows`]), until `stop` says so (asked before each
-/// [`GATHER`] rows); how many rows it was called with.
-pub fn for_each_body(
+/// Calls `f` with every entry's row (length prefix and body, see [`row_at`]), in the
+/// entries' order, [`GATHER`] rows at a time loaded together first ([`touch_rows`]), until
+/// `stop` says so (asked before each [`GATHER`] rows); how many rows it was called with.
+pub fn for_each_row(
     entries: &[Entry],
     arena: &[u8],
     stop: impl Fn() -> bool,
@@ -202,7 +213,7 @@ pub fn for_each_body(
         }
         touch_rows(block, arena);
         for e in block {
-            f(body_at(arena, e.offset)?)?;
+            f(row_at(arena, e.offset)?)?;
         }
         done += block.len();
     }

@@ -330,13 +330,6 @@ pub fn encode_row(row: &Row<'_>, names: &mut Names, out: &mut Vec<u8>) -> Result
     Ok(())
 }
 
-/// The length prefix that frames a row body in merged blocks and run files.
-#[inline(always)]
-pub fn length_prefix(body: &[u8]) -> Result<[u8; LEN_BYTES]> {
-    let len = u32::try_from(body.len()).context("row too large")?;
-    Ok(len.to_le_bytes())
-}
-
 /// The little-endian integer of `n` bytes (1 to 8) at `at` in `body`, which the caller
 /// checked holds them.
 #[inline(always)]

@@ -60,7 +60,7 @@ fn write_run(
         return Ok(0);
     }
     let mut w = RunWriter::create(path)?;
-    let written = order::for_each_body(&entries.list, arena, hurried, |body| w.write(body))?;
+    let written = order::for_each_row(&entries.list, arena, hurried, |row| w.write(row))?;
     w.close()?;
     Ok(written)
 }
