@@ -43,9 +43,8 @@ pub fn for_each_row(block: &[u8], mut f: impl FnMut(&[u8], usize) -> Result<()>)
 }
 
 /// Runs `merge`, which calls the function it is given with every row in order (framed: length
-/// prefix and body), and turns
-/// those rows into [`SortedColumns`] (one per block of about [`BLOCK_BYTES`]) handed to
-/// `emit`, on a second thread.
+/// prefix and body), and turns those rows into [`SortedColumns`] (one per block of about
+/// [`BLOCK_BYTES`]) handed to `emit`, on a second thread.
 pub fn decode_sorted(
     meta: Arc<SortedMeta>,
     merge: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
