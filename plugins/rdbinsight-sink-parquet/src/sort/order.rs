@@ -149,20 +149,9 @@ fn len_at(arena: &[u8], at: usize) -> Option<usize> {
     Some(u32::from_le_bytes(len) as usize)
 }
 
-/// The body of `len` bytes of the row at `at` (after its length prefix).
-fn body_of(arena: &[u8], at: usize, len: usize) -> Result<&[u8]> {
-    let start = at + LEN_BYTES;
-    start
-        .checked_add(len)
-        .and_then(|end| arena.get(start..end))
-        .context("sort arena: row out of range")
-}
-
 /// The row body starting at `offset` in `arena` (without its length prefix).
 pub fn body_at(arena: &[u8], offset: u32) -> Result<&[u8]> {
-    let at = offset as usize;
-    let len = len_at(arena, at).context("sort arena: row offset out of range")?;
-    body_of(arena, at, len)
+    Ok(&row_at(arena, offset)?[LEN_BYTES..])
 }
 
 /// The row starting at `offset` in `arena`: its length prefix and body, framed as run files
