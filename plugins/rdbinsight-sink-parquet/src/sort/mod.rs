@@ -2,7 +2,8 @@
 //!
 //! Rows are kept in a compact row form ([`rows`]) in an arena; when the arena reaches half the
 //! budget it is ordered ([`order`]) and written as a run file by a spill thread ([`spill`])
-//! while the other half fills. At the end the run in flight stops writing, and the runs, the
+//! while the other half fills (ordered by the sort thread itself when the spill thread is still
+//! busy with the previous one). At the end the run in flight stops writing, and the runs, the
 //! rows it had not written yet and the rows still in memory are merged ([`merge`]), at most
 //! [`fan_in`] files at a time (extra passes when there are more), so open
 //! files stay bounded whatever the number of keys, and the merged rows are decoded by column
@@ -219,10 +220,16 @@ impl Sorter {
             Some(s) => s,
             None => self.spiller.insert(Spiller::start()?),
         };
+        // The spill thread is the busiest while rows come in: rather than wait for it, this
+        // thread orders its full arena itself (the spill thread then only writes it).
+        let ordered = spiller.busy();
+        if ordered {
+            self.entries.sort(&self.arena)?;
+        }
         let spare = spiller.wait()?;
         let arena = std::mem::take(&mut self.arena);
         let entries = std::mem::take(&mut self.entries);
-        spiller.write(arena, entries, path.clone())?;
+        spiller.write(arena, entries, ordered, path.clone())?;
         self.runs.push(path);
         if let Some(Spilled {
             mut arena,
@@ -567,12 +574,46 @@ mod tests {
         let mut spiller = Spiller::start().unwrap();
         assert!(spiller.hurry().unwrap().is_none(), "nothing in flight");
         let path = dir.path().join("run");
-        spiller.write(arena, entries, path.clone()).unwrap();
+        spiller.write(arena, entries, false, path.clone()).unwrap();
         let spilled = spiller.wait().unwrap().unwrap();
         assert_eq!(spilled.written, 0);
         assert!(!path.exists());
         let got: Vec<u32> = spilled.entries.list.iter().map(|e| e.offset).collect();
         assert!(got == want, "ordered all the same");
+    }
+
+    /// A run the sort thread ordered itself (the spill thread was busy) is written in the
+    /// order it comes in, not ordered again; the spill thread is busy until it has written
+    /// it, and the run is handed back once, whether `busy` or `wait` saw it done first.
+    #[test]
+    fn a_run_ordered_by_the_sort_thread_is_written_as_it_comes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (arena, mut entries) = rows_held(3000);
+        entries.sort(&arena).unwrap();
+        // Reversed: a spill thread that ordered the run again would undo it.
+        entries.list.reverse();
+        let want: Vec<Vec<u8>> = entries
+            .list
+            .iter()
+            .map(|e| order::row_at(&arena, e.offset).unwrap().to_vec())
+            .collect();
+        let mut spiller = Spiller::start().unwrap();
+        assert!(!spiller.busy(), "nothing in flight");
+        let path = dir.path().join("run");
+        spiller.write(arena, entries, true, path.clone()).unwrap();
+        while spiller.busy() {
+            std::thread::yield_now();
+        }
+        let spilled = spiller.wait().unwrap().unwrap();
+        assert_eq!(spilled.written, want.len());
+        assert!(spiller.wait().unwrap().is_none(), "handed back once");
+        let mut got = Vec::new();
+        merge::merge(vec![Run::File(path)], |b| {
+            got.push(b.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert!(got == want, "the rows as they came");
     }
 
     /// The merged rows are decoded on a thread of their own: when the receiver of the

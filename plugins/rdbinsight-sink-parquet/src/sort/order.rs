@@ -44,19 +44,48 @@ pub fn digit(key: &[u8], level: usize) -> (u64, u64) {
     let from = (level * WINDOW).min(key.len());
     let tail = &key[from..];
     let rest = tail.len().min(WINDOW + 1) as u64;
-    let window = match tail.first_chunk::<16>() {
-        // Sixteen bytes readable: two fixed-size loads, no copy of a variable length.
-        Some(w) => *w,
-        None => {
-            let mut b = [0u8; 16];
-            let n = tail.len().min(WINDOW);
-            b[..n].copy_from_slice(&tail[..n]);
-            b
+    let (hi, lo) = match tail.first_chunk::<16>() {
+        // Sixteen bytes readable: two fixed-size loads.
+        Some(w) => {
+            let (hi, lo) = w.split_at(8);
+            (word_be(hi), word_be(lo))
         }
+        None => short_window(tail),
     };
-    let (hi, lo) = window.split_at(8);
-    let word = |w: &[u8]| u64::from_be_bytes(w.try_into().unwrap_or_default());
-    (word(hi), (word(lo) & !0xff) | rest)
+    (hi, (lo & !0xff) | rest)
+}
+
+/// The big-endian word of the eight bytes of `w`.
+#[inline(always)]
+fn word_be(w: &[u8]) -> u64 {
+    u64::from_be_bytes(w.try_into().unwrap_or_default())
+}
+
+/// The first sixteen bytes of a window of fewer than sixteen, zero-padded, as two big-endian
+/// words, from loads that overlap inside the window: copied into a zeroed buffer first, the
+/// buffer's word loads would wait for the copy's stores to complete (no store forwarding).
+#[inline(always)]
+fn short_window(w: &[u8]) -> (u64, u64) {
+    let n = w.len();
+    // The big-endian value of `w[at..at + k]` (`k` 4 or 1), placed as bytes `at..at + k` of
+    // a word of `w`'s first eight bytes (`at + k <= 8`).
+    let placed = |at: usize, k: usize| -> u64 {
+        let v = match k {
+            4 => u64::from(u32::from_be_bytes(
+                w[at..at + 4].try_into().unwrap_or_default(),
+            )),
+            _ => u64::from(w[at]),
+        };
+        v << (8 * (8 - at - k))
+    };
+    match n {
+        8 => (word_be(w), 0),
+        // The first word whole; the second from the last eight bytes, moved up to its place.
+        9..=15 => (word_be(&w[..8]), word_be(&w[n - 8..]) << (8 * (16 - n))),
+        4..=7 => (placed(0, 4) | placed(n - 4, 4), 0),
+        1..=3 => (placed(0, 1) | placed(n / 2, 1) | placed(n - 1, 1), 0),
+        _ => (0, 0),
+    }
 }
 
 /// The rows held in memory, in order of arrival, and where each db's rows start.

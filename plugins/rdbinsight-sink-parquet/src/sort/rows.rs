@@ -259,22 +259,20 @@ fn width_code(v: u64) -> u8 {
 }
 
 /// Appends the width byte of `ints`, then the head bytes `head` (type code, encoding code,
-/// flags), then each of `ints` little-endian in its width: fixed-size stores into the vector,
-/// then the unused tail cut off (no copy of a variable length).
+/// flags), then each of `ints` little-endian in its width: each an 8-byte store into the vector,
+/// its unused bytes cut off (no copy of a variable length). Stored straight into the vector:
+/// put together in a buffer on the stack first, the buffer's wide loads waited for the narrow
+/// stores before them to complete (no store forwarding), a quarter of the row encoder's time.
 #[inline]
 fn put_head(out: &mut Vec<u8>, ints: [u64; 4], head: [u8; 3]) {
     let codes = ints.map(width_code);
-    let mut buf = [0u8; HEAD + 32];
-    buf[0] = codes[0] | codes[1] << 2 | codes[2] << 4 | codes[3] << 6;
-    buf[1..HEAD].copy_from_slice(&head);
-    let mut n = HEAD;
+    let widths = codes[0] | codes[1] << 2 | codes[2] << 4 | codes[3] << 6;
+    out.extend_from_slice(&[widths, head[0], head[1], head[2]]);
     for (v, c) in ints.into_iter().zip(codes) {
-        buf[n..n + 8].copy_from_slice(&v.to_le_bytes());
-        n += 1 << c;
+        let at = out.len();
+        out.extend_from_slice(&v.to_le_bytes());
+        out.truncate(at + (1 << c));
     }
-    let len = out.len();
-    out.extend_from_slice(&buf);
-    out.truncate(len + n);
 }
 
 /// Value `r` of a nullable column, `None` when null; a column of nulls only (most nullable

@@ -1,12 +1,14 @@
 //! Writing sorted runs on a thread of its own: while the sort thread fills one arena with the
 //! next rows, the full one is ordered and written to its run file here. At most one run is in
-//! flight, and its buffers come back to be filled again. When the input ends, the run in
+//! flight, and its buffers come back to be filled again. This thread is the busiest while rows
+//! come in: when the next arena fills before it is done, the sort thread orders that one
+//! itself instead of waiting, and it is only written here. When the input ends, the run in
 //! flight is told to hurry: it stops writing, so that the merge need not wait for the rest of
 //! its rows to go to disk and come back; those stay in memory as a run of their own.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -15,10 +17,11 @@ use anyhow::{anyhow, Context, Result};
 use super::merge::RunWriter;
 use super::order::{self, Entries};
 
-/// A full arena and its entries, to be written to `path`.
+/// A full arena and its entries (already ordered when `ordered`), to be written to `path`.
 struct Job {
     arena: Vec<u8>,
     entries: Entries,
+    ordered: bool,
     path: PathBuf,
 }
 
@@ -41,20 +44,25 @@ pub struct Spiller {
     jobs: Option<SyncSender<Job>>,
     done: Receiver<Done>,
     pending: bool,
+    /// The run in flight, handed back before it was waited for.
+    ready: Option<Done>,
     /// Set when the input has ended: the run in flight stops writing.
     hurry: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Orders `entries` and writes their rows, in order, to a new run file at `path`, until
-/// `hurry` is set; how many rows were written (none: no file).
+/// Orders `entries` (unless `ordered`) and writes their rows, in order, to a new run file at
+/// `path`, until `hurry` is set; how many rows were written (none: no file).
 fn write_run(
     arena: &[u8],
     entries: &mut Entries,
+    ordered: bool,
     path: &std::path::Path,
     hurry: &AtomicBool,
 ) -> Result<usize> {
-    entries.sort(arena)?;
+    if !ordered {
+        entries.sort(arena)?;
+    }
     let hurried = || hurry.load(Ordering::Relaxed);
     if hurried() {
         return Ok(0);
@@ -76,8 +84,9 @@ impl Spiller {
             .name("rdbinsight-spill".into())
             .spawn(move || {
                 for mut job in inbox {
-                    let written = write_run(&job.arena, &mut job.entries, &job.path, &told)
-                        .with_context(|| format!("writing sort run {}", job.path.display()));
+                    let written =
+                        write_run(&job.arena, &mut job.entries, job.ordered, &job.path, &told)
+                            .with_context(|| format!("writing sort run {}", job.path.display()));
                     let spilled = written.map(|written| Spilled {
                         arena: job.arena,
                         entries: job.entries,
@@ -93,15 +102,35 @@ impl Spiller {
             jobs: Some(jobs),
             done,
             pending: false,
+            ready: None,
             hurry,
             thread: Some(thread),
         })
+    }
+
+    /// Whether the run in flight, if any, is still being ordered or written.
+    pub fn busy(&mut self) -> bool {
+        if !self.pending || self.ready.is_some() {
+            return false;
+        }
+        match self.done.try_recv() {
+            Ok(done) => {
+                self.ready = Some(done);
+                false
+            }
+            Err(TryRecvError::Empty) => true,
+            // The thread stopped: waiting says so.
+            Err(TryRecvError::Disconnected) => false,
+        }
     }
 
     /// Waits for the run in flight, if any, and hands it back.
     pub fn wait(&mut self) -> Result<Option<Spilled>> {
         if !std::mem::take(&mut self.pending) {
             return Ok(None);
+        }
+        if let Some(done) = self.ready.take() {
+            return done.map(Some);
         }
         match self.done.recv() {
             Ok(done) => done.map(Some),
@@ -116,9 +145,15 @@ impl Spiller {
         self.wait()
     }
 
-    /// Hands a full arena over to be written to `path` (after the run in flight: call
-    /// [`Spiller::wait`] first).
-    pub fn write(&mut self, arena: Vec<u8>, entries: Entries, path: PathBuf) -> Result<()> {
+    /// Hands a full arena over to be ordered (unless `ordered` already) and written to `path`
+    /// (after the run in flight: call [`Spiller::wait`] first).
+    pub fn write(
+        &mut self,
+        arena: Vec<u8>,
+        entries: Entries,
+        ordered: bool,
+        path: PathBuf,
+    ) -> Result<()> {
         let jobs = self
             .jobs
             .as_ref()
@@ -126,6 +161,7 @@ impl Spiller {
         jobs.send(Job {
             arena,
             entries,
+            ordered,
             path,
         })
         .map_err(|_| anyhow!("the sort's spill thread stopped"))?;
