@@ -67,23 +67,19 @@ fn word_be(w: &[u8]) -> u64 {
 #[inline(always)]
 fn short_window(w: &[u8]) -> (u64, u64) {
     let n = w.len();
-    // The big-endian value of `w[at..at + k]` (`k` 4 or 1), placed as bytes `at..at + k` of
-    // a word of `w`'s first eight bytes (`at + k <= 8`).
-    let placed = |at: usize, k: usize| -> u64 {
-        let v = match k {
-            4 => u64::from(u32::from_be_bytes(
-                w[at..at + 4].try_into().unwrap_or_default(),
-            )),
-            _ => u64::from(w[at]),
-        };
-        v << (8 * (8 - at - k))
+    // `w[at..at + 4]` and `w[at]`, placed as those bytes of a word of `w`'s first eight.
+    let four = |at: usize| {
+        u64::from(u32::from_be_bytes(
+            w[at..at + 4].try_into().unwrap_or_default(),
+        )) << (8 * (4 - at))
     };
+    let byte = |at: usize| u64::from(w[at]) << (8 * (7 - at));
     match n {
         8 => (word_be(w), 0),
         // The first word whole; the second from the last eight bytes, moved up to its place.
         9..=15 => (word_be(&w[..8]), word_be(&w[n - 8..]) << (8 * (16 - n))),
-        4..=7 => (placed(0, 4) | placed(n - 4, 4), 0),
-        1..=3 => (placed(0, 1) | placed(n / 2, 1) | placed(n - 1, 1), 0),
+        4..=7 => (four(0) | four(n - 4), 0),
+        1..=3 => (byte(0) | byte(n / 2) | byte(n - 1), 0),
         _ => (0, 0),
     }
 }
