@@ -16,12 +16,12 @@ const TRIM_THRESHOLD: libc::c_int = 64 << 20;
 ///
 /// - One arena. The parser, sort and writer threads each free buffers another thread
 ///   allocated; with an arena per thread glibc kept about 60 MiB of freed memory at peak on the
-///   1 GB bench (177 MiB against 117 MiB, docs/benchmarks.md), and no slower with one arena
+///   1 GB bench (177 MiB against 117 MiB, when the sort came in), and no slower with one arena
 ///   since allocations are few and large.
 /// - Buffers up to 32 MiB (Arrow column buffers, read-ahead chunks, sort runs) come from the
 ///   heap and are reused. By default glibc maps each one of 128 KiB and more afresh and unmaps
 ///   it when freed: every batch then paid page faults, zeroed pages and TLB shootdowns on the
-///   other core, a third of the parse's time in the kernel (docs/benchmarks.md).
+///   other core, a third of the parse's time in the kernel (docs/benchmarks-history.md).
 /// - Freed memory at the top of the heap is kept up to 64 MiB: setting the mmap threshold
 ///   turns glibc's own adjustment off and leaves the trim threshold at 128 KiB, so the heap
 ///   shrank and grew again around every batch, each time faulting in zeroed pages.

@@ -32,7 +32,7 @@ use arrow_array::ArrayRef;
 /// copy), a batch's keys are one key page handed on without a copy (see [`KeyPages::take`]),
 /// and a batch's columns stay in the core's cache on their way to the report's other thread:
 /// half the report's heap, and with the keys handed on whole about a tenth less of its time
-/// (docs/benchmarks.md, the thirteenth session).
+/// (docs/benchmarks-history.md, the thirteenth session).
 const BATCH_ROWS: usize = 20_000;
 
 /// The published batch directory of `cluster` under `dir`: `batch` when given (the slug, with
