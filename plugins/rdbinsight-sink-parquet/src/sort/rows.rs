@@ -259,20 +259,25 @@ fn width_code(v: u64) -> u8 {
 }
 
 /// Appends the width byte of `ints`, then the head bytes `head` (type code, encoding code,
-/// flags), then each of `ints` little-endian in its width: each an 8-byte store into the vector,
-/// its unused bytes cut off (no copy of a variable length). Stored straight into the vector:
+/// flags), then each of `ints` little-endian in its width. The vector grows once by the most
+/// the head can take, each integer is one 8-byte store at its place (no copy of a variable
+/// length) and the bytes left over are cut off at the end. Stored straight into the vector:
 /// put together in a buffer on the stack first, the buffer's wide loads waited for the narrow
 /// stores before them to complete (no store forwarding), a quarter of the row encoder's time.
 #[inline]
 fn put_head(out: &mut Vec<u8>, ints: [u64; 4], head: [u8; 3]) {
     let codes = ints.map(width_code);
     let widths = codes[0] | codes[1] << 2 | codes[2] << 4 | codes[3] << 6;
-    out.extend_from_slice(&[widths, head[0], head[1], head[2]]);
+    let at = out.len();
+    out.extend_from_slice(&[0; HEAD + 32]);
+    let room = &mut out[at..];
+    room[..HEAD].copy_from_slice(&[widths, head[0], head[1], head[2]]);
+    let mut end = HEAD;
     for (v, c) in ints.into_iter().zip(codes) {
-        let at = out.len();
-        out.extend_from_slice(&v.to_le_bytes());
-        out.truncate(at + (1 << c));
+        room[end..end + 8].copy_from_slice(&v.to_le_bytes());
+        end += 1 << c;
     }
+    out.truncate(at + end);
 }
 
 /// Value `r` of a nullable column, `None` when null; a column of nulls only (most nullable
@@ -287,7 +292,7 @@ fn nullable<T: ArrowPrimitiveType>(a: &PrimitiveArray<T>, r: usize) -> Option<T:
 }
 
 /// Appends `row` to `out` in the row form (inlined in the loops over rows).
-#[inline]
+#[inline(always)]
 pub fn encode_row(row: &Row<'_>, names: &mut Names, out: &mut Vec<u8>) -> Result<()> {
     let start = out.len();
     out.extend_from_slice(&[0; LEN_BYTES]);
