@@ -467,16 +467,39 @@ pub struct Decoded {
 pub fn decode_row(body: &[u8]) -> Result<Decoded> {
     let l = Layout::of(body)?;
     let signed = |(at, n): (usize, usize)| unzigzag(read_width(body, at, n));
-    let mut at = l.key.end;
+    let mut decoded = Decoded {
+        db: l.db,
+        key: l.key.clone(),
+        type_code: l.type_code,
+        encoding_code: l.encoding_code,
+        members: signed(l.members),
+        size: signed(l.size),
+        expire_at_ms: None,
+        idle_seconds: None,
+        freq: None,
+        codis_slot: None,
+        redis_slot: None,
+    };
+    // Most rows have no nullable value.
+    if l.flags != 0 {
+        put_optional(body, l.key.end, l.flags, &mut decoded)?;
+    }
+    Ok(decoded)
+}
+
+/// Fills the nullable fields of `d` present by `flags` from their values at `at` in `body` (in
+/// the order of the flags' bits), which [`Layout::of`] checked it holds.
+#[inline]
+fn put_optional(body: &[u8], mut at: usize, flags: u8, d: &mut Decoded) -> Result<()> {
     let mut opt = |bit: u8| -> Option<i64> {
-        (l.flags & bit != 0).then(|| {
+        (flags & bit != 0).then(|| {
             let v = unzigzag(read_width(body, at, OPTIONAL));
             at += OPTIONAL;
             v
         })
     };
-    let expire_at_ms = opt(HAS_EXPIRE);
-    let idle_seconds = opt(HAS_IDLE);
+    d.expire_at_ms = opt(HAS_EXPIRE);
+    d.idle_seconds = opt(HAS_IDLE);
     let freq = opt(HAS_FREQ);
     let codis = opt(HAS_CODIS);
     let redis = opt(HAS_REDIS);
@@ -485,19 +508,10 @@ pub fn decode_row(body: &[u8]) -> Result<Decoded> {
             .transpose()
             .context("sorted row has a 32-bit field out of range")
     };
-    Ok(Decoded {
-        db: l.db,
-        key: l.key,
-        type_code: l.type_code,
-        encoding_code: l.encoding_code,
-        members: signed(l.members),
-        size: signed(l.size),
-        expire_at_ms,
-        idle_seconds,
-        freq: small(freq)?,
-        codis_slot: small(codis)?,
-        redis_slot: small(redis)?,
-    })
+    d.freq = small(freq)?;
+    d.codis_slot = small(codis)?;
+    d.redis_slot = small(redis)?;
+    Ok(())
 }
 
 /// The body of a row holding only `db` and `key` (other fields zero, no nullable value), for
