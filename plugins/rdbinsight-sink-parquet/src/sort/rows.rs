@@ -458,6 +458,8 @@ pub struct Decoded {
     pub freq: Option<i32>,
     pub codis_slot: Option<i32>,
     pub redis_slot: Option<i32>,
+    /// Whether any of the five nullable fields has a value (most rows have none).
+    pub any_nullable: bool,
 }
 
 /// Decodes one row body, checked whole against its head. (Inlined where the rows are
@@ -479,9 +481,9 @@ pub fn decode_row(body: &[u8]) -> Result<Decoded> {
         freq: None,
         codis_slot: None,
         redis_slot: None,
+        any_nullable: l.flags != 0,
     };
-    // Most rows have no nullable value.
-    if l.flags != 0 {
+    if decoded.any_nullable {
         put_optional(body, l.key.end, l.flags, &mut decoded)?;
     }
     Ok(decoded)

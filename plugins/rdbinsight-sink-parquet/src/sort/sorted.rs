@@ -208,11 +208,13 @@ impl SortedBuilder {
             sizes.push(d.size);
             types.push(d.type_code);
             encodings.push(d.encoding_code);
-            expire.add(row, d.expire_at_ms);
-            idle.add(row, d.idle_seconds);
-            freq.add(row, d.freq.map(i64::from));
-            codis.add(row, d.codis_slot.map(i64::from));
-            redis.add(row, d.redis_slot.map(i64::from));
+            if d.any_nullable {
+                expire.add(row, d.expire_at_ms);
+                idle.add(row, d.idle_seconds);
+                freq.add(row, d.freq.map(i64::from));
+                codis.add(row, d.codis_slot.map(i64::from));
+                redis.add(row, d.redis_slot.map(i64::from));
+            }
             Ok(())
         })?;
         let n = keys.len();
